@@ -1,0 +1,464 @@
+"""Shared helpers for the stagedb benchmarks.
+
+Everything here talks to 127.0.0.1 only.  Servers are started in their own
+session (process group) so that ``stop()`` can always clean them up, and every
+wait is bounded by a timeout.
+
+Helpers:
+
+* :func:`free_port` -- pick a free TCP port on 127.0.0.1 by binding port 0.
+* :func:`wait_for_port` -- poll a TCP port until it accepts a connection.
+* :class:`StagedbServer` -- start / stop ``stagedb serve`` and find the real
+  server process (``uv run`` puts a wrapper process in front of it).
+* :class:`MariaDBServer` -- initialise a throwaway MariaDB datadir, start
+  ``mariadbd`` on a private port and shut it down again.
+* :class:`RssSampler` -- sample a process's RSS every few milliseconds in a
+  background thread, plus :func:`read_vmhwm` for the kernel's own high-water mark.
+* :func:`connect` -- a pymysql connection with bounded timeouts.
+* :func:`fmt_seconds`, :func:`fmt_mib`, :func:`verdict` -- output formatting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import psutil
+import pymysql
+
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+MIB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- #
+# Ports
+# --------------------------------------------------------------------------- #
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    port: int,
+    timeout: float = 30.0,
+    proc: subprocess.Popen[bytes] | None = None,
+    log_path: Path | None = None,
+) -> None:
+    """Poll ``127.0.0.1:port`` until it accepts a TCP connection.
+
+    Raises ``RuntimeError`` if ``proc`` exits first or ``timeout`` elapses.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited with code {proc.returncode} before listening on "
+                f"port {port}{_log_tail(log_path)}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} not accepting connections after {timeout:.0f}s{_log_tail(log_path)}")
+
+
+def _log_tail(log_path: Path | None, lines: int = 20) -> str:
+    if log_path is None or not log_path.exists():
+        return ""
+    text = log_path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n--- last lines of " + str(log_path) + " ---\n" + "\n".join(text)
+
+
+# --------------------------------------------------------------------------- #
+# Process helpers
+# --------------------------------------------------------------------------- #
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM ``proc`` (which leads its own process group); SIGKILL the group on timeout."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    # The group was created by us (start_new_session=True), so its id is proc.pid.
+    # Kill any survivors of that group only (e.g. the child of a `uv run` wrapper).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def listening_process(root_pid: int, port: int) -> psutil.Process:
+    """Return the process in ``root_pid``'s tree that listens on ``port``.
+
+    Falls back to the deepest descendant (or the root itself) if no listening
+    socket can be attributed.
+    """
+    root = psutil.Process(root_pid)
+    tree = [root, *root.children(recursive=True)]
+    for candidate in tree:
+        with contextlib.suppress(psutil.Error):
+            for conn in candidate.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                    return candidate
+    return tree[-1]
+
+
+# --------------------------------------------------------------------------- #
+# stagedb
+# --------------------------------------------------------------------------- #
+def stagedb_command() -> list[str]:
+    """The command that runs the stagedb CLI, avoiding the ``uv run`` wrapper if possible."""
+    venv_exe = REPO_ROOT / ".venv" / "bin" / "stagedb"
+    if venv_exe.exists():
+        return [str(venv_exe)]
+    uv = shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("neither .venv/bin/stagedb nor uv found")
+    return [uv, "run", "--project", str(REPO_ROOT), "stagedb"]
+
+
+class StagedbServer:
+    """``stagedb serve`` on private ports with a private data directory.
+
+    Use as a context manager; the server is SIGTERMed (then SIGKILLed) on exit.
+    """
+
+    def __init__(self, workdir: Path, startup_timeout: float = 30.0) -> None:
+        self.workdir = workdir
+        self.data_dir = workdir / "stagedb-data"
+        self.log_path = workdir / "stagedb.log"
+        self.startup_timeout = startup_timeout
+        self.mysql_port = 0
+        self.http_port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.server: psutil.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """PID of the actual server process (not a ``uv`` wrapper)."""
+        assert self.server is not None, "server not started"
+        return self.server.pid
+
+    def start(self) -> Self:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.mysql_port = free_port()
+        self.http_port = free_port()
+        while self.http_port == self.mysql_port:
+            self.http_port = free_port()
+        cmd = [
+            *stagedb_command(),
+            "serve",
+            "--host",
+            HOST,
+            "--mysql-port",
+            str(self.mysql_port),
+            "--http-port",
+            str(self.http_port),
+            "--data",
+            str(self.data_dir),
+        ]
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.mysql_port, self.startup_timeout, self.proc, self.log_path)
+        self.server = listening_process(self.proc.pid, self.mysql_port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_process(self.proc)
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def connect(self, **kwargs: object) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+        return connect(self.mysql_port, **kwargs)
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- #
+# MariaDB
+# --------------------------------------------------------------------------- #
+def find_mariadbd() -> str | None:
+    """Path of the MariaDB server binary, or None if it is not installed."""
+    for name in ("mariadbd", "mysqld"):
+        for candidate in (f"/usr/sbin/{name}", shutil.which(name)):
+            if candidate and os.access(candidate, os.X_OK):
+                return candidate
+    return None
+
+
+def find_install_db() -> str | None:
+    """Path of ``mariadb-install-db`` (or ``mysql_install_db``), or None."""
+    for name in ("mariadb-install-db", "mysql_install_db"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+class MariaDBServer:
+    """A throwaway MariaDB server on a private port, socket and datadir.
+
+    The datadir is initialised with ``mariadb-install-db --no-defaults`` (root
+    with an empty password) and the server runs as root with ``--user=root``.
+    It listens on 127.0.0.1 only.
+    """
+
+    def __init__(self, workdir: Path, startup_timeout: float = 60.0) -> None:
+        self.workdir = workdir / "mariadb"
+        self.data_dir = self.workdir / "data"
+        self.log_path = self.workdir / "mariadbd.err"
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.version = ""
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "server not started"
+        return self.proc.pid
+
+    def start(self) -> Self:
+        mariadbd = find_mariadbd()
+        install_db = find_install_db()
+        if mariadbd is None or install_db is None:
+            raise RuntimeError("MariaDB is not installed (apt-get install mariadb-server)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        install_log = self.workdir / "install-db.log"
+        with install_log.open("wb") as log:
+            subprocess.run(
+                [
+                    install_db,
+                    "--no-defaults",
+                    f"--datadir={self.data_dir}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    "--skip-name-resolve",
+                    "--user=root",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=120,
+            )
+        self.port = free_port()
+        cmd = [
+            mariadbd,
+            "--no-defaults",
+            f"--datadir={self.data_dir}",
+            "--user=root",
+            "--skip-networking=0",
+            f"--bind-address={HOST}",
+            f"--port={self.port}",
+            f"--socket={self.workdir / 'mariadbd.sock'}",
+            f"--pid-file={self.workdir / 'mariadbd.pid'}",
+            f"--log-error={self.log_path}",
+            "--skip-log-bin",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=128M",
+            "--max-connections=64",
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, self.startup_timeout, self.proc, self.log_path)
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            row = cur.fetchone()
+            self.version = str(row[0]) if row else "?"
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            # mariadbd performs a clean shutdown on SIGTERM.
+            _stop_process(self.proc, timeout=30.0)
+            self.proc = None
+
+    def connect(self, **kwargs: object) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+        return connect(self.port, **kwargs)
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- #
+# Client
+# --------------------------------------------------------------------------- #
+def connect(port: int, **kwargs: object) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+    """A pymysql connection to 127.0.0.1:port as root with an empty password."""
+    params: dict[str, object] = {
+        "host": HOST,
+        "port": port,
+        "user": "root",
+        "password": "",
+        "connect_timeout": 10,
+        "read_timeout": 300,
+        "write_timeout": 300,
+        "autocommit": True,
+    }
+    params.update(kwargs)
+    return pymysql.connect(**params)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- #
+# Memory
+# --------------------------------------------------------------------------- #
+class RssSampler:
+    """Poll a process's RSS in a background thread and keep the peak.
+
+    Use as a context manager around the work to observe.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            rss = int(self.process.memory_info().rss)
+            self.samples += 1
+            self.peak = max(self.peak, rss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Self:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+
+
+def current_rss(pid: int) -> int:
+    """Current RSS of ``pid`` in bytes (0 if it is gone)."""
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
+def read_vmhwm(pid: int) -> int | None:
+    """The kernel's peak-RSS high-water mark (VmHWM) for ``pid`` in bytes, if readable."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            parts = line.split()
+            return int(parts[1]) * 1024  # reported in kB
+    return None
+
+
+# --------------------------------------------------------------------------- #
+# Work directory and formatting
+# --------------------------------------------------------------------------- #
+def make_workdir(prefix: str, parent: str | None) -> Path:
+    """A fresh temporary directory (under ``parent`` if given, else the system temp dir)."""
+    if parent is not None:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def remove_tree(path: Path) -> None:
+    """Remove ``path`` recursively, ignoring errors."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value < 0.01:
+        return f"{value * 1000:.2f} ms"
+    return f"{value:.3f} s"
+
+
+def fmt_mib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / MIB:.1f} MiB"
+
+
+def fmt_ratio(numerator: float | None, denominator: float | None) -> str:
+    if numerator is None or denominator is None or denominator == 0:
+        return "n/a"
+    return f"{numerator / denominator:.2f}x"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a " if ok is None else ("PASS" if ok else "FAIL")
+
+
+def log(message: str) -> None:
+    """Progress output on stderr (results go to stdout)."""
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,117 @@
+"""The stage catalog: one JSON record per stage under ``<data>/catalog/stages/``.
+
+One file per stage makes every change a single atomic storage operation:
+CREATE is an exclusive create, CREATE OR REPLACE an atomic replace, DROP a
+delete.  No in-process lock is involved, so several stagedb processes sharing
+one data root stay consistent, and each sees the others' changes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from stagedb.catalog import commit
+from stagedb.catalog.records import StageRecord
+from stagedb.errors import StageAlreadyExists
+from stagedb.storage.filesystems import DataRoot
+from stagedb.storage.paths import is_temporary
+
+_SUFFIX = ".json"
+
+
+def _signature(info: dict[str, Any]) -> tuple[Any, ...]:
+    """What tells that a record file changed without reading it."""
+    return (
+        info.get("size"),
+        info.get("mtime") or info.get("LastModified") or info.get("created"),
+        info.get("ETag") or info.get("etag") or info.get("ino"),
+    )
+
+
+class StageCatalog:
+    """Stage records on the data root's filesystem."""
+
+    def __init__(self, root: DataRoot) -> None:
+        self.fs = root.fs
+        self.directory = root.full_path("catalog/stages")
+        self.fs.makedirs(self.directory, exist_ok=True)
+        self._cache: dict[str, tuple[tuple[Any, ...], StageRecord]] = {}
+
+    def _path(self, name: str) -> str:
+        return f"{self.directory}/{name}{_SUFFIX}"
+
+    async def get(self, name: str) -> StageRecord | None:
+        """The stage named ``name``, or None."""
+        return await asyncio.to_thread(self._get, name)
+
+    def _get(self, name: str) -> StageRecord | None:
+        path = self._path(name)
+        try:
+            raw = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        return StageRecord.from_json(raw, path)
+
+    async def list(self) -> list[StageRecord]:
+        """Every stage, ordered by name."""
+        return await asyncio.to_thread(self._list)
+
+    def _list(self) -> list[StageRecord]:
+        try:
+            infos = self.fs.ls(self.directory, detail=True, refresh=True)
+        except FileNotFoundError:
+            infos = []
+        fresh: dict[str, tuple[tuple[Any, ...], StageRecord]] = {}
+        for info in infos:
+            path = info["name"]
+            if info.get("type") != "file" or not path.endswith(_SUFFIX) or is_temporary(path):
+                continue
+            signature = _signature(info)
+            cached = self._cache.get(path)
+            if cached is not None and cached[0] == signature:
+                fresh[path] = cached
+                continue
+            try:
+                raw = self.fs.cat_file(path)
+            except FileNotFoundError:
+                continue  # dropped while we listed
+            fresh[path] = (signature, StageRecord.from_json(raw, path))
+        self._cache = fresh
+        return sorted((record for _, record in fresh.values()), key=lambda r: r.name)
+
+    async def create(self, record: StageRecord) -> None:
+        """Add a stage; raise StageAlreadyExists if the name is taken (atomically)."""
+
+        def create() -> None:
+            try:
+                commit.create_exclusive(self.fs, self._path(record.name), record.to_json())
+            except FileExistsError:
+                raise StageAlreadyExists(record.name) from None
+
+        await asyncio.to_thread(create)
+
+    async def replace(self, record: StageRecord) -> StageRecord | None:
+        """Add or overwrite a stage atomically; return the record it replaced."""
+
+        def replace() -> StageRecord | None:
+            previous = self._get(record.name)
+            commit.replace(self.fs, self._path(record.name), record.to_json())
+            return previous
+
+        return await asyncio.to_thread(replace)
+
+    async def drop(self, name: str) -> StageRecord | None:
+        """Delete a stage's record; return it, or None if there was none."""
+
+        def drop() -> StageRecord | None:
+            previous = self._get(name)
+            if previous is None:
+                return None
+            try:
+                self.fs.rm_file(self._path(name))
+            except FileNotFoundError:
+                return None  # another connection dropped it first
+            return previous
+
+        return await asyncio.to_thread(drop)

@@ -1,0 +1,67 @@
+"""The ``stagedb`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import click
+
+from stagedb import __version__
+from stagedb.config import Config, load_config_file
+from stagedb.errors import StageDBError
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        try:
+            ctx.default_map = {**(ctx.default_map or {}), **load_config_file(value)}
+        except StageDBError as error:
+            raise click.BadParameter(error.message) from None
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stagedb")
+def main() -> None:
+    """stagedb: stages of files, reached through the MySQL protocol."""
+
+
+@main.command()
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="STAGEDB_CONFIG",
+    callback=_load_config,
+    is_eager=True,
+    expose_value=False,
+    help="TOML file with any of the settings below (keys as the flags, with _).",
+)
+@click.option("--host", envvar="STAGEDB_HOST", default=Config.host, show_default=True,
+              help="Address both ports bind to.")
+@click.option("--mysql-port", envvar="STAGEDB_MYSQL_PORT", type=click.IntRange(0, 65535),
+              default=Config.mysql_port, show_default=True, help="MySQL protocol port (0: any free port).")
+@click.option("--http-port", envvar="STAGEDB_HTTP_PORT", type=click.IntRange(0, 65535),
+              default=Config.http_port, show_default=True, help="HTTP side port.")
+@click.option("--data", envvar="STAGEDB_DATA", default=Config.data, show_default=True,
+              help="Local path or fsspec URL holding the catalog and internal stages.")
+@click.option("--root-password", envvar="STAGEDB_ROOT_PASSWORD", default=Config.root_password,
+              help="Password of the root user (default: empty).")
+@click.option("--log-level", envvar="STAGEDB_LOG_LEVEL", default=Config.log_level,
+              show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"],
+                                                   case_sensitive=False))
+def serve(**options: Any) -> None:
+    """Run the server until SIGINT or SIGTERM."""
+    from stagedb.server import run
+
+    config = Config(**options)
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if config.log_level.upper() != "DEBUG":
+        logging.getLogger("mysql_mimic").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run(config))
+    except StageDBError as error:
+        raise click.ClickException(str(error)) from None

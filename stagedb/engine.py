@@ -1,0 +1,269 @@
+"""The engine: a parsed stage statement in, a result out. It knows no protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlglot import expressions as exp
+
+from stagedb.catalog.records import StageRecord, StageType
+from stagedb.catalog.stages import StageCatalog
+from stagedb.errors import (
+    StageAlreadyExists,
+    StageDBError,
+    StorageOther,
+    SyntaxException,
+    UnknownStage,
+)
+from stagedb.results import Column, ColumnType, Done, Result, Rows
+from stagedb.sql.nodes import (
+    STAGE_STATEMENTS,
+    CreateStage,
+    DescribeStage,
+    DropStage,
+    ListFiles,
+    RemoveFiles,
+    ShowStages,
+    StageLocation,
+    StageOption,
+)
+from stagedb.stages import (
+    SHOW_STAGES_COLUMNS,
+    USER_STAGE,
+    check_stage_name,
+    file_format_options,
+    like_to_regex,
+    stage_row,
+    user_stage_record,
+)
+from stagedb.storage.files import StageFiles
+from stagedb.storage.filesystems import DataRoot, external_filesystem, normalize_external_url
+from stagedb.storage.paths import check_relative_path, internal_stage_dir, user_stage_dir
+
+logger = logging.getLogger(__name__)
+
+LIST_COLUMNS = (
+    Column("name", ColumnType.TEXT, nullable=False),
+    Column("size", ColumnType.BIGINT_UNSIGNED, nullable=False),
+    Column("md5", ColumnType.TEXT),
+    Column("last_modified", ColumnType.TEXT, nullable=False),
+    Column("creator", ColumnType.TEXT),
+)
+REMOVE_COLUMNS = (Column("name", ColumnType.TEXT, nullable=False),)
+_BOOLEAN_COLUMNS = {"has_credentials", "has_encryption_key"}
+STAGE_COLUMNS = tuple(
+    Column(name, ColumnType.BOOLEAN if name in _BOOLEAN_COLUMNS else ColumnType.TEXT)
+    for name in SHOW_STAGES_COLUMNS
+)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Databend's LIST timestamp: ``2023-04-20 20:55:03.100 +0000`` (UTC)."""
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} +0000"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """Who runs a statement."""
+
+    user: str
+
+
+class Engine:
+    """Runs stage statements against the catalog and the stages' storage."""
+
+    def __init__(self, root: DataRoot) -> None:
+        self.root = root
+        self.catalog = StageCatalog(root)
+
+    @staticmethod
+    def handles(statement: exp.Expression) -> bool:
+        """Whether ``statement`` is a stage statement this engine runs."""
+        return isinstance(statement, STAGE_STATEMENTS)
+
+    async def execute(self, statement: exp.Expression, session: SessionInfo) -> Result:
+        """Run one stage statement."""
+        if isinstance(statement, CreateStage):
+            return await self._create_stage(statement, session)
+        if isinstance(statement, DropStage):
+            return await self._drop_stage(statement)
+        if isinstance(statement, ListFiles):
+            return await self._list_files(statement, session)
+        if isinstance(statement, RemoveFiles):
+            return await self._remove_files(statement, session)
+        if isinstance(statement, ShowStages):
+            return await self._show_stages(statement)
+        if isinstance(statement, DescribeStage):
+            return await self._describe_stage(statement, session)
+        raise SyntaxException(f"Not a stage statement: {type(statement).__name__}")
+
+    # -- stage resolution --------------------------------------------------------
+
+    async def stage_files(self, stage: str, session: SessionInfo) -> StageFiles:
+        """The files of ``stage`` (``~`` is the session user's own stage)."""
+        if stage == USER_STAGE:
+            return StageFiles(self.root.subdir(user_stage_dir(session.user)))
+        check_stage_name(stage, "used")
+        record = await self.catalog.get(stage)
+        if record is None:
+            raise UnknownStage(stage)
+        return self.files_of(record)
+
+    def files_of(self, record: StageRecord) -> StageFiles:
+        """The files of a catalogued stage."""
+        if record.stage_type is StageType.EXTERNAL and record.url is not None:
+            return StageFiles(external_filesystem(record.url, record.connection))
+        return StageFiles(self.root.subdir(internal_stage_dir(record.name)))
+
+    # -- statements --------------------------------------------------------------
+
+    async def _create_stage(self, statement: CreateStage, session: SessionInfo) -> Result:
+        name = check_stage_name(statement.this.name, "created")
+        record = await self._record_from(statement, name, session)
+        if record.stage_type is StageType.EXTERNAL:
+            await self._check_location(record)
+        if statement.args.get("replace"):
+            await self.files_of(self._internal_placeholder(name)).purge()
+            await self.catalog.replace(record)
+            return Done()
+        try:
+            await self.catalog.create(record)
+        except StageAlreadyExists:
+            if statement.args.get("exists"):
+                return Done(warnings=1)
+            raise
+        return Done()
+
+    @staticmethod
+    def _internal_placeholder(name: str) -> StageRecord:
+        return StageRecord(name=name, stage_type=StageType.INTERNAL)
+
+    async def _record_from(
+        self, statement: CreateStage, name: str, session: SessionInfo
+    ) -> StageRecord:
+        url_node = statement.args.get("url")
+        connection = _options(statement.args.get("connection"))
+        file_format = file_format_options(
+            {k.upper(): v for k, v in _options(statement.args.get("file_format")).items()}
+        )
+        comment_node = statement.args.get("comment")
+        comment = comment_node.name if comment_node is not None else None
+        if url_node is None:
+            return StageRecord(
+                name=name,
+                stage_type=StageType.INTERNAL,
+                file_format=file_format,
+                comment=comment,
+                creator=session.user,
+            )
+        _, url = normalize_external_url(url_node.name)
+        return StageRecord(
+            name=name,
+            stage_type=StageType.EXTERNAL,
+            url=url,
+            connection={k.lower(): v for k, v in connection.items()},
+            file_format=file_format,
+            comment=comment,
+            creator=session.user,
+        )
+
+    async def _check_location(self, record: StageRecord) -> None:
+        files = self.files_of(record)
+        exists = await asyncio.to_thread(files.fs.isdir, "")
+        if not exists:
+            raise StorageOther(f"The stage location {record.url} is not an existing directory")
+
+    async def _drop_stage(self, statement: DropStage) -> Result:
+        name = check_stage_name(statement.this.name, "dropped")
+        record = await self.catalog.get(name)
+        if record is None:
+            if statement.args.get("exists"):
+                return Done(warnings=1)
+            raise UnknownStage(name)
+        internal = record.stage_type is StageType.INTERNAL
+        if internal:
+            await self.files_of(record).purge()
+        if await self.catalog.drop(name) is None and not statement.args.get("exists"):
+            raise UnknownStage(name)
+        if internal:  # files uploaded while the first purge ran
+            await self.files_of(record).purge()
+        return Done()
+
+    async def _list_files(self, statement: ListFiles, session: SessionInfo) -> Result:
+        location: StageLocation = statement.this
+        prefix = check_relative_path(location.path)
+        pattern = _compile_pattern(statement.args.get("pattern"))
+        files = await self.stage_files(location.stage, session)
+        return Rows(LIST_COLUMNS, _list_rows(files, prefix, pattern))
+
+    async def _remove_files(self, statement: RemoveFiles, session: SessionInfo) -> Result:
+        location: StageLocation = statement.this
+        prefix = check_relative_path(location.path)
+        pattern = _compile_pattern(statement.args.get("pattern"))
+        files = await self.stage_files(location.stage, session)
+        removed, failures = await files.remove(prefix, pattern)
+        if failures:
+            shown = "; ".join(f"{f.name}: {f.reason}" for f in failures[:10])
+            more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
+            raise StorageOther(
+                f"REMOVE could not delete {len(failures)} file(s) ({shown}{more}); "
+                f"{len(removed)} file(s) were removed"
+            )
+        return Rows(REMOVE_COLUMNS, [(name,) for name in removed])
+
+    async def _show_stages(self, statement: ShowStages) -> Result:
+        records = await self.catalog.list()
+        like = statement.args.get("like")
+        if like is not None:
+            regex = like_to_regex(like.name)
+            records = [r for r in records if regex.fullmatch(r.name)]
+        return Rows(STAGE_COLUMNS, [stage_row(r) for r in records])
+
+    async def _describe_stage(self, statement: DescribeStage, session: SessionInfo) -> Result:
+        name = statement.this.name
+        if name == USER_STAGE:
+            return Rows(STAGE_COLUMNS, [stage_row(user_stage_record(session.user))])
+        check_stage_name(name, "described")
+        record = await self.catalog.get(name)
+        return Rows(STAGE_COLUMNS, [stage_row(record)] if record is not None else [])
+
+
+def _options(options: list[StageOption] | None) -> dict[str, str]:
+    return {option.key_name: option.value for option in options or []}
+
+
+def _compile_pattern(node: exp.Expression | None) -> re.Pattern[str] | None:
+    if node is None:
+        return None
+    try:
+        return re.compile(node.name)
+    except re.error as error:
+        raise SyntaxException(f"Invalid PATTERN regex '{node.name}': {error}") from None
+
+
+async def _list_rows(
+    files: StageFiles, prefix: str, pattern: re.Pattern[str] | None
+) -> AsyncIterator[tuple[Any, ...]]:
+    start = len(prefix)
+    try:
+        async for batch in files.iter_files(prefix):
+            for entry in batch:
+                if pattern is not None and not pattern.fullmatch(entry.name[start:]):
+                    continue
+                yield (
+                    entry.name,
+                    entry.size,
+                    entry.md5,
+                    format_timestamp(entry.last_modified),
+                    None,
+                )
+    except StageDBError:
+        raise
+    except OSError as error:
+        raise StorageOther(f"Listing failed: {error.strerror or error}") from None

@@ -1,0 +1,42 @@
+"""Connection bookkeeping for the MySQL port, so a shutdown can close every connection."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from mysql_mimic.constants import KillKind
+from mysql_mimic.control import LocalControl
+
+
+class ServerControl(LocalControl):
+    """mysql-mimic's in-memory control that also closes all connections on shutdown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._open: set[int] = set()
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+
+    async def add(self, connection: Any) -> int:
+        """Register a new connection; return its id."""
+        connection_id = await super().add(connection)
+        self._open.add(connection_id)
+        self._all_closed.clear()
+        return connection_id
+
+    async def remove(self, connection_id: int) -> None:
+        """Forget a closed connection."""
+        await super().remove(connection_id)
+        self._open.discard(connection_id)
+        if not self._open:
+            self._all_closed.set()
+
+    async def close_all(self, timeout: float = 5.0) -> None:
+        """Kill every open connection and wait (up to ``timeout``) until they are gone."""
+        for connection_id in list(self._open):
+            await self.kill(connection_id, KillKind.CONNECTION)
+        try:
+            await asyncio.wait_for(self._all_closed.wait(), timeout)
+        except TimeoutError:
+            pass

@@ -1,0 +1,70 @@
+"""Building the mysql-mimic server for stagedb."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from mysql_mimic import MysqlServer
+from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
+from mysql_mimic.constants import DEFAULT_SERVER_CAPABILITIES
+from mysql_mimic.types import Capabilities
+
+from stagedb import __version__
+from stagedb.engine import Engine
+from stagedb.mysql.control import ServerControl
+from stagedb.mysql.session import StageSession
+
+logger = logging.getLogger(__name__)
+
+# Without CLIENT_DEPRECATE_EOF result sets end with a classic EOF packet.
+# mysql-mimic's EOF-replacing OK packet carries the row count as affected rows,
+# which crashes MariaDB Connector/J 2.x ("Index 7 out of bounds"): Metabase and
+# DBeaver use it.
+SERVER_CAPABILITIES = DEFAULT_SERVER_CAPABILITIES & ~Capabilities.CLIENT_DEPRECATE_EOF
+
+
+class RootIdentityProvider(IdentityProvider):
+    """Authenticates ``root`` with mysql_native_password; no other user exists yet."""
+
+    def __init__(self, root_password: str) -> None:
+        self._auth_string = (
+            NativePasswordAuthPlugin.create_auth_string(root_password) if root_password else None
+        )
+
+    async def get_user(self, username: str) -> User | None:
+        """The stored credentials of ``username``, or None."""
+        if username != "root":
+            return None
+        return User(
+            name="root",
+            auth_string=self._auth_string,
+            auth_plugin=NativePasswordAuthPlugin.name,
+        )
+
+
+class StageServer(MysqlServer):
+    """mysql-mimic's server; a client that hangs up during the handshake is not an error.
+
+    TCP health checks (load balancers, readiness probes) connect and close at once.
+    """
+
+    async def _client_connected_cb(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            await super()._client_connected_cb(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError) as error:
+            logger.debug("Client went away: %s", error)
+
+
+def build_mysql_server(engine: Engine, root_password: str, **serve_kwargs: Any) -> MysqlServer:
+    """A mysql-mimic server whose sessions run stage statements on ``engine``."""
+    return StageServer(
+        session_factory=lambda: StageSession(engine, __version__),
+        capabilities=SERVER_CAPABILITIES,
+        identity_provider=RootIdentityProvider(root_password),
+        control=ServerControl(),
+        **serve_kwargs,
+    )

@@ -1,0 +1,98 @@
+"""Syntax-tree nodes for the stage statements (sqlglot expressions)."""
+
+from __future__ import annotations
+
+from sqlglot import expressions as exp
+
+
+class StageOption(exp.Expression):
+    """One ``KEY = value`` pair of a CONNECTION or FILE_FORMAT list."""
+
+    arg_types = {"this": True, "expression": True}
+
+    @property
+    def key_name(self) -> str:
+        """The option's key, upper-cased (keys are case-insensitive)."""
+        return self.this.name.upper()
+
+    @property
+    def value(self) -> str:
+        """The option's value as text (string literals unquoted)."""
+        return str(self.expression.name)
+
+
+class StageLocation(exp.Expression):
+    """``@name[/path]`` or ``@~[/path]``: a stage and a raw path prefix inside it."""
+
+    arg_types = {"this": True, "path": False}
+
+    @property
+    def stage(self) -> str:
+        """The stage name, ``~`` for the user stage."""
+        return str(self.this.name)
+
+    @property
+    def path(self) -> str:
+        """The path after the first ``/`` (empty when there is none)."""
+        path = self.args.get("path")
+        return str(path.name) if path is not None else ""
+
+    @property
+    def has_slash(self) -> bool:
+        """Whether the location text had a ``/`` after the stage name."""
+        return self.args.get("path") is not None
+
+
+class CreateStage(exp.Expression):
+    """``CREATE [OR REPLACE] STAGE [IF NOT EXISTS] name [URL = ...] ...``."""
+
+    arg_types = {
+        "this": True,
+        "replace": False,
+        "exists": False,
+        "url": False,
+        "connection": False,
+        "file_format": False,
+        "comment": False,
+    }
+
+
+class DropStage(exp.Expression):
+    """``DROP STAGE [IF EXISTS] name``."""
+
+    arg_types = {"this": True, "exists": False}
+
+
+class ListFiles(exp.Expression):
+    """``LIST @location [PATTERN = 'regex']`` (``LS`` is a synonym)."""
+
+    arg_types = {"this": True, "pattern": False}
+
+
+class RemoveFiles(exp.Expression):
+    """``REMOVE @location [PATTERN = 'regex']`` (``RM`` is a synonym)."""
+
+    arg_types = {"this": True, "pattern": False}
+
+
+class ShowStages(exp.Expression):
+    """``SHOW STAGES [LIKE 'pattern']``."""
+
+    arg_types = {"like": False}
+
+
+class DescribeStage(exp.Expression):
+    """``DESC[RIBE] STAGE name``."""
+
+    arg_types = {"this": True}
+
+
+STAGE_STATEMENTS: tuple[type[exp.Expression], ...] = (
+    CreateStage,
+    DropStage,
+    ListFiles,
+    RemoveFiles,
+    ShowStages,
+    DescribeStage,
+)
+"""Every statement node the engine executes."""

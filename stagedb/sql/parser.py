@@ -1,0 +1,229 @@
+"""Parser for the stage statements, extending sqlglot's MySQL parser.
+
+The stage statements are reached through sqlglot's own tables
+(``STATEMENT_PARSERS``, ``SHOW_PARSERS``); every other statement is left to the
+MySQL parser unchanged.  A stage location (``@s/dir/file.csv``) reaches the
+parser as several adjacent tokens (``@``, ``s``, ``/``, ``dir`` ...), so it is
+read back from the SQL text by joining tokens that touch, as sqlglot's
+Snowflake parser does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlglot import expressions as exp
+from sqlglot.parsers.mysql import MySQLParser
+from sqlglot.tokens import TokenType
+from sqlglot.trie import new_trie
+
+from stagedb.sql.nodes import (
+    CreateStage,
+    DescribeStage,
+    DropStage,
+    ListFiles,
+    RemoveFiles,
+    ShowStages,
+    StageLocation,
+    StageOption,
+)
+
+_OPTION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def location_from_text(text: str) -> StageLocation:
+    """Split ``@name[/path]`` into a :class:`StageLocation` node."""
+    stage, slash, path = text[1:].partition("/")
+    return StageLocation(
+        this=exp.Var(this=stage),
+        path=exp.Literal.string(path) if slash else None,
+    )
+
+
+class StageDBParser(MySQLParser):
+    """MySQL's parser plus CREATE/DROP/DESC STAGE, LIST, REMOVE and SHOW STAGES."""
+
+    STATEMENT_PARSERS: dict[TokenType, Callable[[Any], exp.Expression | None]] = {
+        **MySQLParser.STATEMENT_PARSERS,
+        TokenType.CREATE: lambda self: self._parse_create_stage_or_default(),
+        TokenType.DROP: lambda self: self._parse_drop_stage_or_default(),
+        TokenType.DESCRIBE: lambda self: self._parse_describe_stage_or_default(),
+        TokenType.DESC: lambda self: self._parse_describe_stage_or_default(),
+        TokenType.LIST: lambda self: self._parse_list_files(),
+        TokenType.COMMAND: lambda self: self._parse_stage_command_or_default(),
+    }
+
+    SHOW_PARSERS = {
+        **MySQLParser.SHOW_PARSERS,
+        "STAGES": lambda self: self._parse_show_stages(),
+    }
+    SHOW_TRIE = new_trie(key.split(" ") for key in SHOW_PARSERS)
+
+    # -- statement entry points -------------------------------------------------
+
+    def _parse_create_stage_or_default(self) -> exp.Expression | None:
+        index = self._index
+        replace = self._match_text_seq("OR", "REPLACE")
+        if not self._match_text_seq("STAGE"):
+            self._retreat(index)
+            return self._parse_create()
+        exists = self._match_text_seq("IF", "NOT", "EXISTS")
+        if replace and exists:
+            self.raise_error("OR REPLACE and IF NOT EXISTS cannot be used together", self._prev)
+        stage = CreateStage(this=self._parse_stage_name(), replace=replace, exists=exists)
+        self._parse_create_stage_clauses(stage)
+        return stage
+
+    def _parse_drop_stage_or_default(self) -> exp.Expression | None:
+        if not self._match_text_seq("STAGE"):
+            return self._parse_drop()
+        exists = self._match_text_seq("IF", "EXISTS")
+        return DropStage(this=self._parse_stage_name(), exists=exists)
+
+    def _parse_describe_stage_or_default(self) -> exp.Expression | None:
+        # ``DESC stage`` alone describes a table named stage, as in MySQL.
+        if self._curr and self._curr.text.upper() == "STAGE" and self._next:
+            self._advance()
+            return DescribeStage(this=self._parse_stage_name())
+        return self._parse_describe()
+
+    def _parse_stage_command_or_default(self) -> exp.Expression | None:
+        if self._prev.text.upper() in ("REMOVE", "RM"):
+            location, pattern = self._parse_location_and_pattern()
+            return RemoveFiles(this=location, pattern=pattern)
+        return self._parse_command()
+
+    def _parse_list_files(self) -> ListFiles:
+        location, pattern = self._parse_location_and_pattern()
+        return ListFiles(this=location, pattern=pattern)
+
+    def _parse_show_stages(self) -> ShowStages:
+        like = None
+        if self._match_text_seq("LIKE"):
+            like = self._parse_string()
+            if like is None:
+                self.raise_error("Expected a string pattern after LIKE")
+        return ShowStages(like=like)
+
+    # -- pieces -----------------------------------------------------------------
+
+    def _parse_create_stage_clauses(self, stage: CreateStage) -> None:
+        while self._curr and self._curr.token_type != TokenType.SEMICOLON:
+            token = self._curr
+            word = token.text.upper()
+            if token.token_type == TokenType.STRING or word == "URL":
+                if word == "URL" and token.token_type != TokenType.STRING:
+                    self._advance()
+                    self._match(TokenType.EQ)
+                self._set_once(stage, "url", self._expect_string("URL"), token)
+            elif word in ("CONNECTION", "CREDENTIALS"):
+                self._advance()
+                self._set_once(stage, "connection", self._parse_stage_options(word), token)
+            elif word == "FILE_FORMAT":
+                self._advance()
+                self._set_once(stage, "file_format", self._parse_stage_options(word), token)
+            elif word == "COMMENT":
+                self._advance()
+                self._match(TokenType.EQ)
+                self._set_once(stage, "comment", self._expect_string("COMMENT"), token)
+            else:
+                self.raise_error(
+                    f"Unexpected '{token.text}': expected URL, CONNECTION, FILE_FORMAT or COMMENT"
+                )
+        if stage.args.get("connection") is not None and stage.args.get("url") is None:
+            self.raise_error("CONNECTION needs a URL: CREATE STAGE name URL = '...' CONNECTION = (...)")
+
+    def _set_once(self, node: exp.Expression, key: str, value: Any, token: Any) -> None:
+        if node.args.get(key) is not None:
+            self.raise_error(f"{token.text.upper()} is given twice", token)
+        node.set(key, value)
+
+    def _expect_string(self, after: str) -> exp.Expression:
+        if not self._match(TokenType.STRING):
+            self.raise_error(f"Expected a quoted string after {after}")
+        return exp.Literal.string(self._prev.text)
+
+    def _parse_stage_options(self, clause: str) -> list[StageOption]:
+        self._match(TokenType.EQ)
+        if not self._match(TokenType.L_PAREN):
+            self.raise_error(f"Expected ( after {clause} =")
+        options: list[StageOption] = []
+        seen: set[str] = set()
+        while not self._match(TokenType.R_PAREN):
+            key_token = self._curr
+            if not key_token:
+                self.raise_error(f"Expected ) to close {clause} (...)", self._prev)
+                break
+            if not _OPTION_KEY.fullmatch(key_token.text) or key_token.token_type == TokenType.STRING:
+                self.raise_error(f"Expected an option name in {clause} (...)")
+            self._advance()
+            key = key_token.text.upper()
+            if key in seen:
+                self.raise_error(f"Option {key} is given twice in {clause} (...)", key_token)
+            seen.add(key)
+            if not self._match(TokenType.EQ):
+                self.raise_error(f"Expected = after {key}")
+            options.append(StageOption(this=exp.var(key), expression=self._parse_option_value(key)))
+            self._match(TokenType.COMMA)
+        return options
+
+    def _parse_option_value(self, key: str) -> exp.Expression:
+        token = self._curr
+        if not token or token.token_type in (TokenType.R_PAREN, TokenType.COMMA):
+            self.raise_error(f"Expected a value for {key}")
+            return exp.null()
+        self._advance()
+        if token.token_type == TokenType.STRING:
+            return exp.Literal.string(token.text)
+        if token.token_type == TokenType.NUMBER:
+            return exp.Literal.number(token.text)
+        if _OPTION_KEY.fullmatch(token.text):
+            return exp.var(token.text.upper())
+        self.raise_error(f"Expected a string, number or word as the value of {key}", token)
+        return exp.null()
+
+    def _parse_stage_name(self) -> exp.Identifier:
+        start = self._curr
+        if not start or start.token_type == TokenType.SEMICOLON:
+            self.raise_error("Expected a stage name", self._prev)
+            return exp.to_identifier("")
+        self._advance()
+        if start.token_type == TokenType.IDENTIFIER and not self._is_connected():
+            return exp.to_identifier(start.text, quoted=True)
+        while self._curr and self._is_connected() and self._curr.token_type != TokenType.SEMICOLON:
+            self._advance()
+        return exp.to_identifier(self._find_sql(start, self._prev))
+
+    def _parse_location_and_pattern(self) -> tuple[StageLocation, exp.Expression | None]:
+        location = self._parse_stage_location()
+        pattern = None
+        if self._match_text_seq("PATTERN"):
+            self._match(TokenType.EQ)
+            pattern = self._expect_string("PATTERN =")
+        return location, pattern
+
+    def _parse_stage_location(self) -> StageLocation:
+        verb = self._prev
+        token = self._curr
+        if token and token.token_type == TokenType.STRING and token.text.startswith("@"):
+            self._advance()
+            text = token.text
+        elif token and token.text == "@":
+            self._advance()
+            while (
+                self._curr and self._is_connected() and self._curr.token_type != TokenType.SEMICOLON
+            ):
+                self._advance()
+            text = self._find_sql(token, self._prev)
+        else:
+            self.raise_error(
+                f"Expected a stage location after {verb.text.upper()}, such as @my_stage/path or @~",
+                token or verb,
+            )
+            text = "@"
+        if text == "@" or text.startswith("@/"):
+            self.raise_error("Expected a stage name after @", token or verb)
+        return location_from_text(text)
+

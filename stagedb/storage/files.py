@@ -1,0 +1,233 @@
+"""One stage's files: sorted streaming listings, removal and atomic writes.
+
+All filesystem calls run in worker threads, so the event loop never waits on
+the disk or the network.  Listings stream in batches, sorted by name, and hold
+at most one directory's entries at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from fsspec import AbstractFileSystem
+
+from stagedb.storage.paths import TEMP_MARKER, check_relative_path, is_temporary
+
+BATCH_SIZE = 2000
+"""Entries handed from the listing thread to the event loop at a time."""
+
+REMOVE_BATCH_SIZE = 1000
+"""Files deleted per storage call."""
+
+_EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """A file in a stage: its name relative to the stage root and its metadata."""
+
+    name: str
+    size: int
+    md5: str | None
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveFailure:
+    """A file REMOVE could not delete, with the storage's reason."""
+
+    name: str
+    reason: str
+
+
+def _last_modified(info: dict[str, Any]) -> datetime:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return _EPOCH
+
+
+def _etag(info: dict[str, Any]) -> str | None:
+    for key in ("ETag", "etag", "md5"):
+        value = info.get(key)
+        if value:
+            return str(value)
+    return None
+
+
+class StageFiles:
+    """The files of one stage, on a filesystem rooted at the stage's root."""
+
+    def __init__(self, fs: AbstractFileSystem) -> None:
+        self.fs = fs
+
+    # -- listing ----------------------------------------------------------------
+
+    async def iter_files(self, prefix: str = "") -> AsyncIterator[list[FileEntry]]:
+        """Yield batches of files whose names start with ``prefix``, sorted by name.
+
+        ``prefix`` is a raw prefix, as in Databend: ``p/a`` matches ``p/ab.csv``
+        and ``p/ab/cd.csv``.  Directories and stagedb's temporary files are
+        never listed.
+        """
+        check_relative_path(prefix)
+        batches = self._sorted_batches(prefix)
+        while True:
+            batch = await asyncio.to_thread(next, batches, None)
+            if batch is None:
+                return
+            yield batch
+
+    def _sorted_batches(self, prefix: str) -> Iterator[list[FileEntry]]:
+        batch: list[FileEntry] = []
+        for entry in self._walk_sorted(prefix):
+            batch.append(entry)
+            if len(batch) >= BATCH_SIZE:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _walk_sorted(self, prefix: str) -> Iterator[FileEntry]:
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        yield from self._walk_dir(base, prefix)
+
+    def _list_dir(self, directory: str) -> list[dict[str, Any]]:
+        try:
+            entries: list[dict[str, Any]] = self.fs.ls(directory, detail=True, refresh=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return entries
+
+    def _walk_dir(self, directory: str, prefix: str) -> Iterator[FileEntry]:
+        """Depth-first in name order: a directory ``d`` sorts as ``d/``."""
+        keyed: list[tuple[str, dict[str, Any]]] = []
+        for info in self._list_dir(directory):
+            name = info["name"].strip("/")
+            kind = info.get("type")
+            if kind == "directory":
+                key = name + "/"
+                # Descend only where something below could match the prefix.
+                if not (key.startswith(prefix) or prefix.startswith(key)):
+                    continue
+            elif kind == "file":
+                if is_temporary(name) or not name.startswith(prefix):
+                    continue
+                key = name
+            else:
+                continue  # symlinks and other special files are never stage files
+            keyed.append((key, info))
+        keyed.sort(key=lambda item: item[0])
+        for key, info in keyed:
+            if key.endswith("/") and info.get("type") == "directory":
+                yield from self._walk_dir(key[:-1], prefix)
+            else:
+                yield FileEntry(
+                    name=key,
+                    size=int(info.get("size") or 0),
+                    md5=_etag(info),
+                    last_modified=_last_modified(info),
+                )
+
+    # -- removal ----------------------------------------------------------------
+
+    async def remove(
+        self, prefix: str = "", pattern: re.Pattern[str] | None = None
+    ) -> tuple[list[str], list[RemoveFailure]]:
+        """Delete the files LIST would show for ``prefix`` and ``pattern``.
+
+        Returns the names removed and the names that could not be removed.
+        """
+        removed: list[str] = []
+        failures: list[RemoveFailure] = []
+        pending: list[str] = []
+        async for batch in self.iter_files(prefix):
+            pending.extend(
+                e.name for e in batch if pattern is None or pattern.fullmatch(e.name[len(prefix) :])
+            )
+            while len(pending) >= REMOVE_BATCH_SIZE:
+                chunk, pending = pending[:REMOVE_BATCH_SIZE], pending[REMOVE_BATCH_SIZE:]
+                await self._remove_chunk(chunk, removed, failures)
+        if pending:
+            await self._remove_chunk(pending, removed, failures)
+        return removed, failures
+
+    async def _remove_chunk(
+        self, names: list[str], removed: list[str], failures: list[RemoveFailure]
+    ) -> None:
+        def delete() -> None:
+            for name in names:
+                try:
+                    self.fs.rm_file(name)
+                except FileNotFoundError:
+                    removed.append(name)  # gone already: the goal is reached
+                except OSError as error:
+                    failures.append(RemoveFailure(name, error.strerror or str(error)))
+                else:
+                    removed.append(name)
+
+        await asyncio.to_thread(delete)
+
+    async def purge(self) -> None:
+        """Delete every file of the stage (DROP of an internal stage)."""
+
+        def delete_all() -> None:
+            try:
+                self.fs.rm("", recursive=True)
+            except FileNotFoundError:
+                pass
+
+        await asyncio.to_thread(delete_all)
+
+    # -- writing ----------------------------------------------------------------
+
+    async def write(self, path: str, chunks: AsyncIterator[bytes]) -> int:
+        """Write a file atomically: it becomes visible only once complete.
+
+        The bytes go to a temporary sibling that is renamed over ``path`` at the
+        end; on any failure (including cancellation) the temporary is deleted.
+        Returns the number of bytes written.
+        """
+        check_relative_path(path, "file name")
+        directory, _, basename = path.rpartition("/")
+        temp = f"{directory}/{TEMP_MARKER}{uuid.uuid4().hex}-{basename}".lstrip("/")
+        if directory:
+            await asyncio.to_thread(self.fs.makedirs, directory, exist_ok=True)
+        handle = await asyncio.to_thread(self.fs.open, temp, "wb")
+        size = 0
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(handle.write, chunk)
+                size += len(chunk)
+            await asyncio.to_thread(handle.close)
+            await asyncio.to_thread(self.fs.mv, temp, path)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(self._discard, handle, temp))
+            raise
+        return size
+
+    def _discard(self, handle: Any, temp: str) -> None:
+        try:
+            handle.close()
+        finally:
+            try:
+                self.fs.rm_file(temp)
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,41 @@
+"""Path rules: what a path inside a stage may look like, and where stages live."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from stagedb.errors import BadArguments
+
+TEMP_MARKER = ".stagedb-tmp-"
+"""Basename prefix of files being written; never listed, never visible as data."""
+
+
+def check_relative_path(path: str, what: str = "path") -> str:
+    """Return ``path`` if it stays inside its stage, else raise BadArguments (1006).
+
+    Rejected: ``..`` components, NUL bytes, backslashes and absolute paths.
+    """
+    if "\x00" in path:
+        raise BadArguments(f"The {what} must not contain a NUL byte")
+    if "\\" in path:
+        raise BadArguments(f"The {what} '{path}' must not contain a backslash")
+    if path.startswith("/"):
+        raise BadArguments(f"The {what} '{path}' must be relative to the stage")
+    if ".." in path.split("/"):
+        raise BadArguments(f"The {what} '{path}' must not contain a '..' component")
+    return path
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a stored name is one of stagedb's own in-progress files."""
+    return name.rsplit("/", 1)[-1].startswith(TEMP_MARKER)
+
+
+def internal_stage_dir(name: str) -> str:
+    """Where a named internal stage keeps its files, relative to the data root."""
+    return f"stage/internal/{name}"
+
+
+def user_stage_dir(user: str) -> str:
+    """Where a user's ``@~`` keeps its files, relative to the data root."""
+    return f"stage/user/{quote(user, safe='')}"
