@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlglot import expressions as exp
@@ -63,9 +64,15 @@ STAGE_COLUMNS = tuple(
 )
 
 
-def format_timestamp(moment: datetime) -> str:
-    """Databend's LIST timestamp: ``2023-04-20 20:55:03.100 +0000`` (UTC)."""
-    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} +0000"
+@lru_cache(maxsize=65536)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+
+
+def format_timestamp(seconds: float) -> str:
+    """Databend's LIST timestamp, ``2023-04-20 20:55:03.100 +0000``, of an epoch time."""
+    whole = int(seconds // 1)
+    return f"{_utc_second(whole)}.{int((seconds - whole) * 1000):03d} +0000"
 
 
 @dataclass(frozen=True)
@@ -260,7 +267,7 @@ async def _list_rows(
                     entry.name,
                     entry.size,
                     entry.md5,
-                    format_timestamp(entry.last_modified),
+                    format_timestamp(entry.modified),
                     None,
                 )
     except StageDBError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from typing import Any
 
 from stagedb.catalog.records import StageRecord, StageType
@@ -78,8 +79,27 @@ def masked_connection(connection: dict[str, str]) -> dict[str, str]:
     return {k: mask_secret(v) if k in SECRET_KEYS else v for k, v in sorted(connection.items())}
 
 
+_ROW_MEMO: OrderedDict[int, tuple[StageRecord, tuple[Any, ...]]] = OrderedDict()
+_ROW_MEMO_SIZE = 4096
+
+
 def stage_row(record: StageRecord) -> tuple[Any, ...]:
-    """A stage as one SHOW STAGES / DESC STAGE row (columns: SHOW_STAGES_COLUMNS)."""
+    """A stage as one SHOW STAGES / DESC STAGE row (columns: SHOW_STAGES_COLUMNS).
+
+    Rows are memoized per record object (the catalog hands out the same
+    object until the record changes), so SHOW STAGES does not re-render JSON.
+    """
+    memo = _ROW_MEMO.get(id(record))
+    if memo is not None and memo[0] is record:
+        return memo[1]
+    row = _render_row(record)
+    _ROW_MEMO[id(record)] = (record, row)
+    if len(_ROW_MEMO) > _ROW_MEMO_SIZE:
+        _ROW_MEMO.popitem(last=False)
+    return row
+
+
+def _render_row(record: StageRecord) -> tuple[Any, ...]:
     return (
         record.name,
         record.stage_type.value,

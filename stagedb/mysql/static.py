@@ -34,11 +34,16 @@ def _value(node: exp.Expression) -> Any:
 
 
 def _column_name(node: exp.Expression) -> str:
+    """MySQL names a column after its expression's text."""
     if isinstance(node, exp.Alias):
         return node.alias
-    if isinstance(node, exp.Literal) and node.is_string:
+    if isinstance(node, exp.Literal):
         return str(node.this)
-    return node.sql(dialect="mysql")
+    if isinstance(node, exp.Null):
+        return "NULL"
+    if isinstance(node, exp.Boolean):
+        return "TRUE" if node.this else "FALSE"
+    return "-" + _column_name(node.this)  # exp.Neg of a number literal
 
 
 def constant_select(expression: exp.Expression) -> tuple[list[tuple[Any, ...]], list[str]] | None:

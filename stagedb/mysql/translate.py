@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from mysql_mimic import ResultColumn, ResultSet
@@ -19,7 +19,7 @@ from stagedb.errors import (
     SyntaxException,
     UnknownStage,
 )
-from stagedb.results import ColumnType, Done, Result, Rows
+from stagedb.results import Column, ColumnType, Done, Result, Rows
 
 # mysql-mimic looks SQLSTATEs up by errno in this table; add stagedb's errnos.
 for _error in (
@@ -45,12 +45,26 @@ def to_mysql_error(error: StageDBError) -> MysqlError:
     return MysqlError(str(error), code=error.errno)  # type: ignore[arg-type]
 
 
+_COLUMNS_MEMO: dict[int, tuple[Sequence[Column], list[ResultColumn]]] = {}
+
+
+def _result_columns(columns: Sequence[Column]) -> list[ResultColumn]:
+    """mysql-mimic columns for engine columns, memoized per (constant) column list."""
+    memo = _COLUMNS_MEMO.get(id(columns))
+    if memo is not None and memo[0] is columns:
+        return memo[1]
+    converted = [ResultColumn(name=c.name, type=_TYPES[c.type]) for c in columns]
+    if isinstance(columns, tuple) and len(_COLUMNS_MEMO) < 256:
+        _COLUMNS_MEMO[id(columns)] = (columns, converted)
+    return converted
+
+
 def to_result_set(result: Result) -> ResultSet | None:
     """An engine result as a mysql-mimic result set (None: an OK packet)."""
     if isinstance(result, Done):
         return None
     assert isinstance(result, Rows)
-    columns = [ResultColumn(name=c.name, type=_TYPES[c.type]) for c in result.columns]
+    columns = _result_columns(result.columns)
     rows = result.rows
     if isinstance(rows, AsyncIterator):
         rows = _translating(rows)

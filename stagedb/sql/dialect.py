@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlglot import expressions as exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError, TokenError
@@ -9,6 +11,7 @@ from sqlglot.tokens import TokenType
 
 from stagedb.errors import SyntaxException
 from stagedb.sql.generator import StageDBGenerator
+from stagedb.sql.nodes import STAGE_STATEMENTS, StageLocation, StageOption
 from stagedb.sql.parser import StageDBParser
 
 
@@ -30,13 +33,42 @@ class StageDB(MySQL):
 
 
 _DIALECT = StageDB()
+_CACHE_SIZE = 1024
+_CACHEABLE_LENGTH = 4096
+
+
+# Trees made only of these nodes are never changed by anyone downstream (the
+# engine reads its statements; mysql-mimic rewrites only functions, columns and
+# variables), so a cached one can be handed out without a copy.
+_READ_ONLY_NODES = (
+    *STAGE_STATEMENTS, StageLocation, StageOption,
+    exp.Select, exp.Literal, exp.Alias, exp.Identifier, exp.Var, exp.Null, exp.Boolean,
+    exp.Neg, exp.Limit,
+)  # fmt: skip
+
+
+def _shareable(tree: exp.Expression) -> bool:
+    return all(isinstance(node, _READ_ONLY_NODES) for node in tree.walk())
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _parse_cached(sql: str) -> tuple[tuple[exp.Expression, bool], ...]:
+    return tuple((tree, _shareable(tree)) for tree in _parse(sql))
 
 
 def parse_statements(sql: str) -> list[exp.Expression]:
     """Parse one or more statements; raise :class:`SyntaxException` on bad SQL.
 
-    The error names the line, the column and the offending token.
+    The error names the line, the column and the offending token.  Clients
+    repeat the same statements (``SELECT 1``, ``SHOW STAGES``), so trees of
+    short statements are cached; callers get their own copies to change.
     """
+    if len(sql) <= _CACHEABLE_LENGTH:
+        return [tree if shared else tree.copy() for tree, shared in _parse_cached(sql)]
+    return _parse(sql)
+
+
+def _parse(sql: str) -> list[exp.Expression]:
     try:
         return [e for e in _DIALECT.parse(sql) if e is not None]
     except ParseError as error:

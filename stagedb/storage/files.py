@@ -12,12 +12,12 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from stagedb.storage.paths import TEMP_MARKER, check_relative_path, is_temporary
+from stagedb.storage.listing import FileEntry, walk_sorted
+from stagedb.storage.paths import TEMP_MARKER, check_relative_path
 
 BATCH_SIZE = 2000
 """Entries handed from the listing thread to the event loop at a time."""
@@ -25,51 +25,12 @@ BATCH_SIZE = 2000
 REMOVE_BATCH_SIZE = 1000
 """Files deleted per storage call."""
 
-_EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
-
-
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """A file in a stage: its name relative to the stage root and its metadata."""
-
-    name: str
-    size: int
-    md5: str | None
-    last_modified: datetime
-
-
 @dataclass(frozen=True, slots=True)
 class RemoveFailure:
     """A file REMOVE could not delete, with the storage's reason."""
 
     name: str
     reason: str
-
-
-def _last_modified(info: dict[str, Any]) -> datetime:
-    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
-        value = info.get(key)
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, tz=timezone.utc)
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    return _EPOCH
-
-
-def _etag(info: dict[str, Any]) -> str | None:
-    for key in ("ETag", "etag", "md5"):
-        value = info.get(key)
-        if value:
-            return str(value)
-    return None
 
 
 class StageFiles:
@@ -97,54 +58,13 @@ class StageFiles:
 
     def _sorted_batches(self, prefix: str) -> Iterator[list[FileEntry]]:
         batch: list[FileEntry] = []
-        for entry in self._walk_sorted(prefix):
+        for entry in walk_sorted(self.fs, prefix):
             batch.append(entry)
             if len(batch) >= BATCH_SIZE:
                 yield batch
                 batch = []
         if batch:
             yield batch
-
-    def _walk_sorted(self, prefix: str) -> Iterator[FileEntry]:
-        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        yield from self._walk_dir(base, prefix)
-
-    def _list_dir(self, directory: str) -> list[dict[str, Any]]:
-        try:
-            entries: list[dict[str, Any]] = self.fs.ls(directory, detail=True, refresh=True)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return entries
-
-    def _walk_dir(self, directory: str, prefix: str) -> Iterator[FileEntry]:
-        """Depth-first in name order: a directory ``d`` sorts as ``d/``."""
-        keyed: list[tuple[str, dict[str, Any]]] = []
-        for info in self._list_dir(directory):
-            name = info["name"].strip("/")
-            kind = info.get("type")
-            if kind == "directory":
-                key = name + "/"
-                # Descend only where something below could match the prefix.
-                if not (key.startswith(prefix) or prefix.startswith(key)):
-                    continue
-            elif kind == "file":
-                if is_temporary(name) or not name.startswith(prefix):
-                    continue
-                key = name
-            else:
-                continue  # symlinks and other special files are never stage files
-            keyed.append((key, info))
-        keyed.sort(key=lambda item: item[0])
-        for key, info in keyed:
-            if key.endswith("/") and info.get("type") == "directory":
-                yield from self._walk_dir(key[:-1], prefix)
-            else:
-                yield FileEntry(
-                    name=key,
-                    size=int(info.get("size") or 0),
-                    md5=_etag(info),
-                    last_modified=_last_modified(info),
-                )
 
     # -- removal ----------------------------------------------------------------
 

@@ -1,0 +1,126 @@
+"""Sorted, streaming walks of a stage's files.
+
+A walk is depth-first in name order, a directory ``d`` sorting as ``d/``, so
+that the files come out ordered by their full names while only one
+directory's entries are held at a time.  The generic walk uses fsspec's
+``ls``; on the local disk a walk with ``os.scandir`` does the same five times
+faster (fsspec's local ``ls`` builds an info dict per entry).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from fsspec import AbstractFileSystem
+from fsspec.implementations.dirfs import DirFileSystem
+from fsspec.implementations.local import LocalFileSystem
+
+from stagedb.storage.paths import is_temporary
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """A file in a stage: its name relative to the stage root and its metadata."""
+
+    name: str
+    size: int
+    md5: str | None
+    modified: float
+    """Last modification, in seconds since the epoch (UTC)."""
+
+
+def _modified(info: dict[str, Any]) -> float:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return aware.timestamp()
+    return 0.0
+
+
+def _etag(info: dict[str, Any]) -> str | None:
+    for key in ("ETag", "etag", "md5"):
+        value = info.get(key)
+        if value:
+            return str(value)
+    return None
+
+
+def _wanted_dir(key: str, prefix: str) -> bool:
+    """Whether anything below directory ``key`` (ending in ``/``) can match ``prefix``."""
+    return key.startswith(prefix) or prefix.startswith(key)
+
+
+def walk_sorted(fs: AbstractFileSystem, prefix: str) -> Iterator[FileEntry]:
+    """Every file whose name starts with ``prefix``, in name order."""
+    base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+    if isinstance(fs, DirFileSystem) and isinstance(fs.fs, LocalFileSystem):
+        root = fs.path.rstrip("/")
+        return _walk_local(root, base, prefix, len(root) + 1)
+    return _walk_fsspec(fs, base, prefix)
+
+
+def _walk_fsspec(fs: AbstractFileSystem, directory: str, prefix: str) -> Iterator[FileEntry]:
+    try:
+        infos: list[dict[str, Any]] = fs.ls(directory, detail=True, refresh=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    keyed: list[tuple[str, dict[str, Any]]] = []
+    for info in infos:
+        name = info["name"].strip("/")
+        kind = info.get("type")
+        if kind == "directory":
+            if _wanted_dir(name + "/", prefix):
+                keyed.append((name + "/", info))
+        elif kind == "file" and name.startswith(prefix) and not is_temporary(name):
+            keyed.append((name, info))
+    keyed.sort(key=lambda item: item[0])
+    for key, info in keyed:
+        if key.endswith("/") and info.get("type") == "directory":
+            yield from _walk_fsspec(fs, key[:-1], prefix)
+        else:
+            yield FileEntry(key, int(info.get("size") or 0), _etag(info), _modified(info))
+
+
+def _walk_local(root: str, directory: str, prefix: str, cut: int) -> Iterator[FileEntry]:
+    path = f"{root}/{directory}" if directory else root
+    keyed: list[tuple[str, os.DirEntry[str]]] = []
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                name = entry.path[cut:]
+                if entry.is_dir(follow_symlinks=False):
+                    if _wanted_dir(name + "/", prefix):
+                        keyed.append((name + "/", entry))
+                elif (
+                    entry.is_file(follow_symlinks=False)
+                    and name.startswith(prefix)
+                    and not entry.name.startswith(".stagedb-tmp-")
+                ):
+                    keyed.append((name, entry))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    keyed.sort(key=lambda item: item[0])
+    for key, entry in keyed:
+        if key.endswith("/"):
+            yield from _walk_local(root, key[:-1], prefix, cut)
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # removed while we walked
+        if stat.S_ISREG(info.st_mode):
+            yield FileEntry(key, info.st_size, None, info.st_mtime)
