@@ -3,7 +3,9 @@
 One file per stage makes every change a single atomic storage operation:
 CREATE is an exclusive create, CREATE OR REPLACE an atomic replace, DROP a
 delete.  No in-process lock is involved, so several stagedb processes sharing
-one data root stay consistent, and each sees the others' changes at once.
+one data root stay consistent, and each sees the others' changes at once:
+every read goes to storage, except that on the local disk a snapshot is
+reused while the directory provably has not changed (see ``freshness``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from fsspec.implementations.local import LocalFileSystem
+
 from stagedb.catalog import commit
+from stagedb.catalog.freshness import DirectoryVersion, Snapshot
 from stagedb.catalog.records import StageRecord
 from stagedb.errors import StageAlreadyExists
 from stagedb.storage.filesystems import DataRoot
@@ -37,12 +42,20 @@ class StageCatalog:
         self.directory = root.full_path("catalog/stages")
         self.fs.makedirs(self.directory, exist_ok=True)
         self._cache: dict[str, tuple[tuple[Any, ...], StageRecord]] = {}
+        self._version = (
+            DirectoryVersion(self.fs._strip_protocol(self.directory))
+            if isinstance(self.fs, LocalFileSystem)
+            else None
+        )
+        self._snapshot: Snapshot[dict[str, StageRecord]] | None = None
 
     def _path(self, name: str) -> str:
         return f"{self.directory}/{name}{_SUFFIX}"
 
     async def get(self, name: str) -> StageRecord | None:
         """The stage named ``name``, or None."""
+        if self._version is not None:
+            return (await self._local_records()).get(name)
         return await asyncio.to_thread(self._get, name)
 
     def _get(self, name: str) -> StageRecord | None:
@@ -55,7 +68,20 @@ class StageCatalog:
 
     async def list(self) -> list[StageRecord]:
         """Every stage, ordered by name."""
+        if self._version is not None:
+            return list((await self._local_records()).values())
         return await asyncio.to_thread(self._list)
+
+    async def _local_records(self) -> dict[str, StageRecord]:
+        assert self._version is not None
+        snapshot = self._snapshot
+        if self._version.still_current(snapshot):
+            assert snapshot is not None
+            return snapshot.value
+        mtime_ns, taken_ns = self._version.begin()
+        records = {r.name: r for r in await asyncio.to_thread(self._list)}
+        self._snapshot = Snapshot(records, mtime_ns, taken_ns)
+        return records
 
     def _list(self) -> list[StageRecord]:
         try:
