@@ -19,14 +19,9 @@ class StageDB(MySQL):
     """MySQL extended with the stage grammar (see ``grammar/stage.ebnf``)."""
 
     class Tokenizer(MySQL.Tokenizer):
-        """MySQL's tokenizer; ``LS``, ``REMOVE`` and ``RM`` start stage commands."""
+        """MySQL's tokenizer; ``LS`` is a synonym of ``LIST``."""
 
-        KEYWORDS = {
-            **MySQL.Tokenizer.KEYWORDS,
-            "LS": TokenType.LIST,
-            "REMOVE": TokenType.COMMAND,
-            "RM": TokenType.COMMAND,
-        }
+        KEYWORDS = {**MySQL.Tokenizer.KEYWORDS, "LS": TokenType.LIST}
 
     Parser = StageDBParser
     Generator = StageDBGenerator

@@ -52,8 +52,13 @@ class StageDBParser(MySQLParser):
         TokenType.DESCRIBE: lambda self: self._parse_describe_stage_or_default(),
         TokenType.DESC: lambda self: self._parse_describe_stage_or_default(),
         TokenType.LIST: lambda self: self._parse_list_files(),
-        TokenType.COMMAND: lambda self: self._parse_stage_command_or_default(),
     }
+
+    WORD_STATEMENT_PARSERS: dict[str, Callable[[Any], exp.Expression]] = {
+        "REMOVE": lambda self: self._parse_remove_files(),
+        "RM": lambda self: self._parse_remove_files(),
+    }
+    """Statements that start with a plain word (not a keyword token), keyed by the word."""
 
     SHOW_PARSERS = {
         **MySQLParser.SHOW_PARSERS,
@@ -89,11 +94,18 @@ class StageDBParser(MySQLParser):
             return DescribeStage(this=self._parse_stage_name())
         return self._parse_describe()
 
-    def _parse_stage_command_or_default(self) -> exp.Expression | None:
-        if self._prev.text.upper() in ("REMOVE", "RM"):
-            location, pattern = self._parse_location_and_pattern()
-            return RemoveFiles(this=location, pattern=pattern)
-        return self._parse_command()
+    def _parse_statement(self) -> exp.Expression | None:
+        token = self._curr
+        if token and token.token_type == TokenType.VAR:
+            parser = self.WORD_STATEMENT_PARSERS.get(token.text.upper())
+            if parser is not None:
+                self._advance()
+                return parser(self)
+        return super()._parse_statement()
+
+    def _parse_remove_files(self) -> RemoveFiles:
+        location, pattern = self._parse_location_and_pattern()
+        return RemoveFiles(this=location, pattern=pattern)
 
     def _parse_list_files(self) -> ListFiles:
         location, pattern = self._parse_location_and_pattern()

@@ -64,7 +64,8 @@ def external_filesystem(url: str, connection: dict[str, str]) -> DirFileSystem:
     scheme, canonical = normalize_external_url(url)
     if connection:
         raise BadArguments(
-            f"Unknown CONNECTION option(s) {', '.join(sorted(connection))} for {scheme}:// "
+            f"Unknown CONNECTION option(s) {', '.join(sorted(k.upper() for k in connection))} "
+            f"for {scheme}:// "
             f"stages; accepted: none"
         )
     path = urlsplit(canonical).path.rstrip("/") or "/"
