@@ -9,6 +9,7 @@ import signal
 from stagedb import __version__
 from stagedb.config import Config
 from stagedb.engine import Engine
+from stagedb.errors import InvalidConfig
 from stagedb.mysql import build_mysql_server
 from stagedb.mysql.control import ServerControl
 from stagedb.storage.filesystems import DataRoot
@@ -18,10 +19,18 @@ logger = logging.getLogger(__name__)
 
 async def run(config: Config, started: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM; then close every connection and return."""
-    root = await asyncio.to_thread(DataRoot, config.data)
+    try:
+        root = await asyncio.to_thread(DataRoot, config.data)
+    except (ValueError, ImportError, OSError) as error:
+        raise InvalidConfig(f"Cannot open the data location '{config.data}': {error}") from None
     engine = Engine(root)
     mysql = build_mysql_server(engine, config.root_password)
-    await mysql.start_server(host=config.host, port=config.mysql_port)
+    try:
+        await mysql.start_server(host=config.host, port=config.mysql_port)
+    except OSError as error:
+        raise InvalidConfig(
+            f"Cannot listen on {config.host}:{config.mysql_port}: {error.strerror or error}"
+        ) from None
     address = mysql.sockets()[0].getsockname()
     print(f"stagedb {__version__}", flush=True)
     print(f"MySQL protocol: {address[0]}:{address[1]}", flush=True)
