@@ -38,19 +38,49 @@ def main() -> None:
     expose_value=False,
     help="TOML file with any of the settings below (keys as the flags, with _).",
 )
-@click.option("--host", envvar="STAGEDB_HOST", default=Config.host, show_default=True,
-              help="Address both ports bind to.")
-@click.option("--mysql-port", envvar="STAGEDB_MYSQL_PORT", type=click.IntRange(0, 65535),
-              default=Config.mysql_port, show_default=True, help="MySQL protocol port (0: any free port).")
-@click.option("--http-port", envvar="STAGEDB_HTTP_PORT", type=click.IntRange(0, 65535),
-              default=Config.http_port, show_default=True, help="HTTP side port.")
-@click.option("--data", envvar="STAGEDB_DATA", default=Config.data, show_default=True,
-              help="Local path or fsspec URL holding the catalog and internal stages.")
-@click.option("--root-password", envvar="STAGEDB_ROOT_PASSWORD", default=Config.root_password,
-              help="Password of the root user (default: empty).")
-@click.option("--log-level", envvar="STAGEDB_LOG_LEVEL", default=Config.log_level,
-              show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"],
-                                                   case_sensitive=False))
+@click.option(
+    "--host",
+    envvar="STAGEDB_HOST",
+    default=Config.host,
+    show_default=True,
+    help="Address both ports bind to.",
+)
+@click.option(
+    "--mysql-port",
+    envvar="STAGEDB_MYSQL_PORT",
+    type=click.IntRange(0, 65535),
+    default=Config.mysql_port,
+    show_default=True,
+    help="MySQL protocol port (0: any free port).",
+)
+@click.option(
+    "--http-port",
+    envvar="STAGEDB_HTTP_PORT",
+    type=click.IntRange(0, 65535),
+    default=Config.http_port,
+    show_default=True,
+    help="HTTP side port.",
+)
+@click.option(
+    "--data",
+    envvar="STAGEDB_DATA",
+    default=Config.data,
+    show_default=True,
+    help="Local path or fsspec URL holding the catalog and internal stages.",
+)
+@click.option(
+    "--root-password",
+    envvar="STAGEDB_ROOT_PASSWORD",
+    default=Config.root_password,
+    help="Password of the root user (default: empty).",
+)
+@click.option(
+    "--log-level",
+    envvar="STAGEDB_LOG_LEVEL",
+    default=Config.log_level,
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 def serve(**options: Any) -> None:
     """Run the server until SIGINT or SIGTERM."""
     from stagedb.server import run

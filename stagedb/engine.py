@@ -225,7 +225,7 @@ class Engine:
         return Rows(REMOVE_COLUMNS, [(name,) for name in removed])
 
     async def _show_stages(self, statement: ShowStages) -> Result:
-        records = await self.catalog.list()
+        records = await self.catalog.all_stages()
         like = statement.args.get("like")
         if like is not None:
             regex = like_to_regex(like.name)

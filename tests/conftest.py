@@ -58,8 +58,9 @@ class ServerProcess:
         return self.process.returncode
 
 
-def start_server(data: str, *extra: str, env: dict[str, str] | None = None,
-                 timeout: float = 30.0) -> ServerProcess:
+def start_server(
+    data: str, *extra: str, env: dict[str, str] | None = None, timeout: float = 30.0
+) -> ServerProcess:
     """Start ``stagedb serve`` on port 0 and wait until it accepts MySQL connections."""
     command = [sys.executable, "-m", "stagedb", "serve", "--mysql-port", "0",
                "--http-port", "0", "--data", data, *extra]  # fmt: skip

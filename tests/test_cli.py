@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pymysql
 import pytest
-
 from conftest import start_server
 
 STAGEDB = [sys.executable, "-m", "stagedb"]

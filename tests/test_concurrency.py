@@ -10,8 +10,8 @@ from pathlib import Path
 import fsspec
 import pymysql
 import pytest
-
 from conftest import ServerProcess, start_server
+
 from stagedb.catalog import commit
 from stagedb.catalog.freshness import RACY_NS, DirectoryVersion, Snapshot
 
@@ -95,7 +95,9 @@ def test_kill_during_catalog_churn_leaves_a_readable_catalog(data_dir: Path) -> 
             with victim.connect() as conn, conn.cursor() as cur:
                 i = 0
                 while not stop.is_set():
-                    cur.execute(f"CREATE OR REPLACE STAGE churn{worker} COMMENT = '{'x' * 2000}{i}'")
+                    cur.execute(
+                        f"CREATE OR REPLACE STAGE churn{worker} COMMENT = '{'x' * 2000}{i}'"
+                    )
                     cur.execute(f"DROP STAGE IF EXISTS churn{(worker + 1) % 4}")
                     i += 1
         except pymysql.MySQLError as error:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pymysql
 import pytest
-
 from conftest import ServerProcess
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \+0000")
@@ -207,7 +206,13 @@ def listed(server: ServerProcess, external_dir: Path) -> ServerProcess:
 def test_list_columns_and_formats(listed: ServerProcess, external_dir: Path) -> None:
     with listed.connect() as conn, conn.cursor() as cur:
         cur.execute("LIST @s")
-        assert [d[0] for d in cur.description] == ["name", "size", "md5", "last_modified", "creator"]
+        assert [d[0] for d in cur.description] == [
+            "name",
+            "size",
+            "md5",
+            "last_modified",
+            "creator",
+        ]
         rows = cur.fetchall()
     assert names(list(rows)) == sorted(names(list(rows)))
     for name, size, md5, last_modified, creator in rows:
@@ -224,10 +229,21 @@ def test_list_columns_and_formats(listed: ServerProcess, external_dir: Path) -> 
         ("@s/p/ab/", ["p/ab/cd.csv", "p/ab/cd.csv.bk"]),
         ("@s/p/ab/cd.csv", ["p/ab/cd.csv", "p/ab/cd.csv.bk"]),
         ("@s/nothing", []),
-        ("@s/", ["multi_page/multi_page_1.parquet", "p/ab.csv", "p/ab/cd.csv", "p/ab/cd.csv.bk", "z.txt"]),
+        (
+            "@s/",
+            [
+                "multi_page/multi_page_1.parquet",
+                "p/ab.csv",
+                "p/ab/cd.csv",
+                "p/ab/cd.csv.bk",
+                "z.txt",
+            ],
+        ),
     ],
 )
-def test_list_path_is_a_raw_prefix(listed: ServerProcess, location: str, expected: list[str]) -> None:
+def test_list_path_is_a_raw_prefix(
+    listed: ServerProcess, location: str, expected: list[str]
+) -> None:
     assert names(listed.query(f"LIST {location}")) == expected
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from stagedb.errors import CatalogCorrupt
@@ -13,7 +13,7 @@ from stagedb.errors import CatalogCorrupt
 FORMAT_VERSION = 1
 
 
-class StageType(str, Enum):
+class StageType(StrEnum):
     """Databend's stage kinds, as SHOW STAGES spells them."""
 
     INTERNAL = "Internal"
@@ -32,7 +32,7 @@ class StageRecord:
     file_format: dict[str, str] = field(default_factory=dict)
     comment: str | None = None
     creator: str = "root"
-    created_on: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_on: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
     def storage_type(self) -> str | None:

@@ -66,7 +66,7 @@ class StageCatalog:
             return None
         return StageRecord.from_json(raw, path)
 
-    async def list(self) -> list[StageRecord]:
+    async def all_stages(self) -> list[StageRecord]:
         """Every stage, ordered by name."""
         if self._version is not None:
             return list((await self._local_records()).values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from mysql_mimic.constants import KillKind
@@ -20,7 +21,7 @@ class ServerControl(LocalControl):
 
     async def add(self, connection: Any) -> int:
         """Register a new connection; return its id."""
-        connection_id = await super().add(connection)
+        connection_id = int(await super().add(connection))
         self._open.add(connection_id)
         self._all_closed.clear()
         return connection_id
@@ -36,7 +37,5 @@ class ServerControl(LocalControl):
         """Kill every open connection and wait (up to ``timeout``) until they are gone."""
         for connection_id in list(self._open):
             await self.kill(connection_id, KillKind.CONNECTION)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._all_closed.wait(), timeout)
-        except TimeoutError:
-            pass

@@ -15,13 +15,13 @@ from typing import Any
 from mysql_mimic import Session
 from mysql_mimic.errors import ErrorCode, MysqlError
 from mysql_mimic.results import AllowedResult
-from mysql_mimic.session import Query
+from mysql_mimic.session import Middleware, Query
 from sqlglot import expressions as exp
 
 from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import StageDBError
-from stagedb.mysql.translate import to_mysql_error, to_result_set
 from stagedb.mysql.static import constant_select
+from stagedb.mysql.translate import to_mysql_error, to_result_set
 from stagedb.sql import StageDB, parse_statements
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class StageSession(Session):
         self.engine = engine
         self.variables.set("version", f"8.0.36-stagedb-{server_version}", force=True)
         self.variables.set("version_comment", VERSION_COMMENT, force=True)
-        self.middlewares = [
+        self.middlewares: list[Middleware] = [
             self._stage_middleware,
             *(
                 self._constant_select_middleware if m == self._static_query_middleware else m

@@ -29,7 +29,7 @@ def _value(node: exp.Expression) -> Any:
     if isinstance(node, exp.Boolean):
         return 1 if node.this else 0
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_number:
-        return -node.this.to_py()
+        return -float(node.this.to_py()) if "." in node.this.name else -int(node.this.name)
     raise _NotConstant
 
 

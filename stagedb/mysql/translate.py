@@ -31,7 +31,7 @@ for _error in (
     PermissionDenied,
     StorageUnsupported,
 ):
-    SQLSTATES.setdefault(_error.errno, _error.sqlstate.encode())  # type: ignore[call-overload]
+    SQLSTATES.setdefault(_error.errno, _error.sqlstate.encode())
 
 _TYPES = {
     ColumnType.TEXT: MysqlColumnType.VAR_STRING,
@@ -42,7 +42,7 @@ _TYPES = {
 
 def to_mysql_error(error: StageDBError) -> MysqlError:
     """The MySQL error packet contents for an engine error."""
-    return MysqlError(str(error), code=error.errno)  # type: ignore[arg-type]
+    return MysqlError(str(error), code=error.errno)
 
 
 _COLUMNS_MEMO: dict[int, tuple[Sequence[Column], list[ResultColumn]]] = {}

@@ -1,6 +1,7 @@
 """A stage's files on an fsspec filesystem: listing, removal, atomic writes."""
 
-from stagedb.storage.files import FileEntry, StageFiles
+from stagedb.storage.files import StageFiles
+from stagedb.storage.listing import FileEntry
 from stagedb.storage.filesystems import DataRoot, external_filesystem
 
 __all__ = ["DataRoot", "FileEntry", "StageFiles", "external_filesystem"]

@@ -8,6 +8,7 @@ at most one directory's entries at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,7 @@ BATCH_SIZE = 2000
 
 REMOVE_BATCH_SIZE = 1000
 """Files deleted per storage call."""
+
 
 @dataclass(frozen=True, slots=True)
 class RemoveFailure:
@@ -109,10 +111,8 @@ class StageFiles:
         """Delete every file of the stage (DROP of an internal stage)."""
 
         def delete_all() -> None:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.fs.rm("", recursive=True)
-            except FileNotFoundError:
-                pass
 
         await asyncio.to_thread(delete_all)
 
@@ -147,7 +147,5 @@ class StageFiles:
         try:
             handle.close()
         finally:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(temp)
-            except FileNotFoundError:
-                pass

@@ -13,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fsspec import AbstractFileSystem
@@ -21,6 +21,7 @@ from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from stagedb.storage.paths import is_temporary
+
 
 @dataclass(frozen=True, slots=True)
 class FileEntry:
@@ -46,7 +47,7 @@ def _modified(info: dict[str, Any]) -> float:
             except ValueError:
                 continue
         if isinstance(value, datetime):
-            aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
             return aware.timestamp()
     return 0.0
 
