@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from sqlglot import expressions as exp
@@ -22,7 +20,7 @@ from stagedb.errors import (
     SyntaxException,
     UnknownStage,
 )
-from stagedb.results import Column, ColumnType, Done, Result, Rows
+from stagedb.results import Column, ColumnType, Done, Result, Rows, format_timestamp
 from stagedb.sql.nodes import (
     STAGE_STATEMENTS,
     CreateStage,
@@ -62,17 +60,6 @@ STAGE_COLUMNS = tuple(
     Column(name, ColumnType.BOOLEAN if name in _BOOLEAN_COLUMNS else ColumnType.TEXT)
     for name in SHOW_STAGES_COLUMNS
 )
-
-
-@lru_cache(maxsize=65536)
-def _utc_second(second: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-
-
-def format_timestamp(seconds: float) -> str:
-    """Databend's LIST timestamp, ``2023-04-20 20:55:03.100 +0000``, of an epoch time."""
-    whole = int(seconds // 1)
-    return f"{_utc_second(whole)}.{int((seconds - whole) * 1000):03d} +0000"
 
 
 @dataclass(frozen=True)

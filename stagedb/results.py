@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 
@@ -42,3 +44,14 @@ class Done:
 
 
 Result = Rows | Done
+
+
+@lru_cache(maxsize=65536)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+
+
+def format_timestamp(seconds: float) -> str:
+    """Databend's LIST timestamp, ``2023-04-20 20:55:03.100 +0000``, of an epoch time."""
+    whole = int(seconds // 1)
+    return f"{_utc_second(whole)}.{int((seconds - whole) * 1000):03d} +0000"

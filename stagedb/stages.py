@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from collections import OrderedDict
 from typing import Any
 
 from stagedb.catalog.records import StageRecord, StageType
 from stagedb.errors import BadArguments, StagePermissionDenied
+from stagedb.results import format_timestamp
 
 USER_STAGE = "~"
 _STAGE_NAME = re.compile(r"[_a-zA-Z][_$a-zA-Z0-9]*")
@@ -111,10 +113,17 @@ def _render_row(record: StageRecord) -> tuple[Any, ...]:
         json.dumps(masked_connection(record.connection), sort_keys=True),
         json.dumps(record.file_format, sort_keys=True),
         f"'{record.creator}'@'%'",
-        record.created_on,
+        _created_on(record.created_on),
         record.comment,
         record.creator,
     )
+
+
+def _created_on(iso: str) -> str | None:
+    try:
+        return format_timestamp(datetime.fromisoformat(iso).timestamp())
+    except ValueError:
+        return None
 
 
 def user_stage_record(user: str) -> StageRecord:

@@ -57,6 +57,7 @@ def test_create_internal_stage_is_shown_with_every_column(server: ServerProcess)
     assert shown["comment"] == "raw"
     assert shown["creator"] == "'root'@'%'"
     assert shown["owner"] == "root"
+    assert TIMESTAMP.fullmatch(str(shown["created_on"]))
 
 
 def test_default_file_format_is_parquet(server: ServerProcess) -> None:
