@@ -81,6 +81,20 @@ def main() -> None:
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
+@click.option(
+    "--max-upload-size",
+    envvar="STAGEDB_MAX_UPLOAD_SIZE",
+    type=click.IntRange(1),
+    default=Config.max_upload_size,
+    show_default=True,
+    help="Largest file the HTTP port accepts, in bytes.",
+)
+@click.option(
+    "--public-url",
+    envvar="STAGEDB_PUBLIC_URL",
+    default=Config.public_url,
+    help="Base URL of the HTTP port in presigned URLs (default: http://HOST:PORT).",
+)
 def serve(**options: Any) -> None:
     """Run the server until SIGINT or SIGTERM."""
     from stagedb.server import run

@@ -24,6 +24,8 @@ class Config:
     data: str = "./stagedb-data"
     root_password: str = ""
     log_level: str = "INFO"
+    max_upload_size: int = 10 * 1024**3
+    public_url: str = ""
 
     def describe(self) -> dict[str, Any]:
         """The settings, with secrets hidden, for logs and start-up messages."""

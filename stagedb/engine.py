@@ -14,12 +14,14 @@ from sqlglot import expressions as exp
 from stagedb.catalog.records import StageRecord, StageType
 from stagedb.catalog.stages import StageCatalog
 from stagedb.errors import (
+    FileNotFound,
     StageAlreadyExists,
     StageDBError,
     StorageOther,
     SyntaxException,
     UnknownStage,
 )
+from stagedb.presign import Presigner
 from stagedb.results import Column, ColumnType, Done, Result, Rows, format_timestamp
 from stagedb.sql.nodes import (
     STAGE_STATEMENTS,
@@ -43,7 +45,12 @@ from stagedb.stages import (
 )
 from stagedb.storage.files import StageFiles
 from stagedb.storage.filesystems import DataRoot, external_filesystem, normalize_external_url
-from stagedb.storage.paths import check_relative_path, internal_stage_dir, user_stage_dir
+from stagedb.storage.paths import (
+    check_file_path,
+    check_relative_path,
+    internal_stage_dir,
+    user_stage_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +79,10 @@ class SessionInfo:
 class Engine:
     """Runs stage statements against the catalog and the stages' storage."""
 
-    def __init__(self, root: DataRoot) -> None:
+    def __init__(self, root: DataRoot, presigner: Presigner) -> None:
         self.root = root
         self.catalog = StageCatalog(root)
+        self.presigner = presigner
 
     @staticmethod
     def handles(statement: exp.Expression) -> bool:
@@ -114,6 +122,35 @@ class Engine:
         if record.stage_type is StageType.EXTERNAL and record.url is not None:
             return StageFiles(external_filesystem(record.url, record.connection))
         return StageFiles(self.root.subdir(internal_stage_dir(record.name)))
+
+    # -- files, for the fronts that move bytes ---------------------------------------
+
+    async def write_file(
+        self, stage: str, path: str, chunks: AsyncIterator[bytes], session: SessionInfo
+    ) -> int:
+        """Store a file in a stage atomically (visible only once complete); return its size."""
+        check_file_path(path)
+        files = await self.stage_files(stage, session)
+        try:
+            return await files.write(path, chunks)
+        except OSError as error:
+            raise StorageOther(f"Writing '{path}' failed: {error.strerror or error}") from None
+
+    async def file_size(self, stage: str, path: str, session: SessionInfo) -> int:
+        """The size of a file in a stage; FileNotFound if there is none."""
+        check_file_path(path)
+        files = await self.stage_files(stage, session)
+        try:
+            return await files.size(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFound(f"File '{path}' does not exist in stage '{stage}'") from None
+
+    async def read_file(
+        self, stage: str, path: str, session: SessionInfo, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream a byte range of a file in a stage."""
+        files = await self.stage_files(stage, session)
+        return files.read(path, start, end)
 
     # -- statements --------------------------------------------------------------
 

@@ -73,6 +73,24 @@ class PermissionDenied(StageDBError):
     name, code, errno, sqlstate, http_status = "PermissionDenied", 1063, 1142, "42000", 403
 
 
+class AuthenticateFailure(StageDBError):
+    """Wrong or missing credentials."""
+
+    name, code, errno, sqlstate, http_status = "AuthenticateFailure", 2201, 1045, "28000", 401
+
+
+class UploadTooLarge(BadArguments):
+    """An upload larger than the configured ``max_upload_size``."""
+
+    http_status = 413
+
+
+class FileNotFound(StageDBError):
+    """A file that is not in the stage."""
+
+    name, code, errno, sqlstate, http_status = "StorageNotFound", 3001, 1105, "HY000", 404
+
+
 class InvalidConfig(StageDBError):
     """A configuration value (file, flag or environment) is not acceptable."""
 

@@ -6,42 +6,67 @@ import asyncio
 import logging
 import signal
 
+from aiohttp import web
+
 from stagedb import __version__
 from stagedb.config import Config
 from stagedb.engine import Engine
 from stagedb.errors import InvalidConfig
+from stagedb.http import build_http_app
+from stagedb.http.auth import is_loopback
 from stagedb.mysql import build_mysql_server
 from stagedb.mysql.control import ServerControl
+from stagedb.presign import Presigner, load_or_create_key
 from stagedb.storage.filesystems import DataRoot
+from stagedb.users import Users
 
 logger = logging.getLogger(__name__)
 
 
-async def run(config: Config, started: asyncio.Event | None = None) -> None:
+async def run(config: Config) -> None:
     """Serve until SIGINT/SIGTERM; then close every connection and return."""
     try:
         root = await asyncio.to_thread(DataRoot, config.data)
     except (ValueError, ImportError, OSError) as error:
         raise InvalidConfig(f"Cannot open the data location '{config.data}': {error}") from None
-    engine = Engine(root)
-    mysql = build_mysql_server(engine, config.root_password)
+    presigner = Presigner(await asyncio.to_thread(load_or_create_key, root), config.public_url)
+    engine = Engine(root, presigner)
+    users = Users(root_password=config.root_password)
+    mysql = build_mysql_server(engine, users)
+    http = web.AppRunner(
+        build_http_app(
+            engine,
+            users,
+            presigner,
+            loopback_only=is_loopback(config.host),
+            max_upload_size=config.max_upload_size,
+        ),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=5,
+    )
+    await http.setup()
     try:
         await mysql.start_server(host=config.host, port=config.mysql_port)
+        await web.TCPSite(http, config.host, config.http_port).start()
     except OSError as error:
-        raise InvalidConfig(
-            f"Cannot listen on {config.host}:{config.mysql_port}: {error.strerror or error}"
-        ) from None
-    address = mysql.sockets()[0].getsockname()
-    print(f"stagedb {__version__}", flush=True)
-    print(f"MySQL protocol: {address[0]}:{address[1]}", flush=True)
-    print(f"Data: {root.url}", flush=True)
-
+        mysql.close()
+        await http.cleanup()
+        raise InvalidConfig(f"Cannot listen on {config.host}: {error.strerror or error}") from None
+    mysql_address = mysql.sockets()[0].getsockname()
+    http_address = http.addresses[0]
+    if not config.public_url:
+        shown_host = "127.0.0.1" if http_address[0] in ("0.0.0.0", "::") else http_address[0]
+        presigner.base_url = f"http://{shown_host}:{http_address[1]}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    if started is not None:
-        started.set()
+    print(f"stagedb {__version__}", flush=True)
+    print(f"MySQL protocol: {mysql_address[0]}:{mysql_address[1]}", flush=True)
+    print(f"HTTP: {http_address[0]}:{http_address[1]}", flush=True)
+    print(f"Data: {root.url}", flush=True)
+
     try:
         await stop.wait()
     finally:
@@ -51,4 +76,5 @@ async def run(config: Config, started: asyncio.Event | None = None) -> None:
         if isinstance(control, ServerControl):
             await control.close_all()
         await mysql.wait_closed()
+        await http.cleanup()
         print("stagedb stopped", flush=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from stagedb.catalog.records import StageRecord, StageType

@@ -19,6 +19,7 @@ import pymysql
 import pytest
 
 _LISTEN = re.compile(r"MySQL protocol: ([0-9.]+):(\d+)")
+_HTTP = re.compile(r"HTTP: ([0-9.]+):(\d+)")
 
 
 @dataclass
@@ -29,7 +30,13 @@ class ServerProcess:
     host: str
     mysql_port: int
     data: str
+    http_port: int
     output: list[str] = field(default_factory=list)
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP side port."""
+        return f"http://{self.host}:{self.http_port}"
 
     def connect(self, **kwargs: object) -> pymysql.connections.Connection:
         """A pymysql connection as root (autocommit, default cursor)."""
@@ -71,22 +78,25 @@ def start_server(
     assert process.stdout is not None
     output: list[str] = []
     found: list[tuple[str, int]] = []
+    http: list[int] = []
     ready = threading.Event()
 
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             output.append(line)
-            match = _LISTEN.search(line)
-            if match and not found:
+            if match := _LISTEN.search(line):
                 found.append((match.group(1), int(match.group(2))))
+            if match := _HTTP.search(line):
+                http.append(int(match.group(2)))
+            if line.startswith("Data: "):
                 ready.set()
         ready.set()
 
     threading.Thread(target=pump, daemon=True).start()
     deadline = time.monotonic() + timeout
     ready.wait(timeout)
-    if not found:
+    if not found or not http:
         process.kill()
         raise RuntimeError("stagedb did not start:\n" + "".join(output))
     host, port = found[0]
@@ -96,7 +106,7 @@ def start_server(
             break
         except OSError:
             time.sleep(0.05)
-    return ServerProcess(process, host, port, data, output)
+    return ServerProcess(process, host, port, data, http[0], output)
 
 
 @pytest.fixture

@@ -15,6 +15,17 @@ from conftest import start_server
 STAGEDB = [sys.executable, "-m", "stagedb"]
 
 
+def banner(process: subprocess.Popen[str]) -> list[str]:
+    """The start-up lines a server prints, up to and including the data location."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("Data: "):
+        line = process.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+    return lines
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*STAGEDB, *args], capture_output=True, text=True, timeout=60, env=env)
 
@@ -37,6 +48,7 @@ def test_serve_prints_where_it_listens_and_the_data(tmp_path: Path) -> None:
     try:
         text = "".join(server.output)
         assert f"MySQL protocol: 127.0.0.1:{server.mysql_port}" in text
+        assert f"HTTP: 127.0.0.1:{server.http_port}" in text
         assert f"Data: {tmp_path / 'd'}" in text
     finally:
         assert server.stop() == 0
@@ -56,9 +68,7 @@ def test_config_file_sets_the_data_location(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]
-        assert f"Data: {tmp_path / 'from-file'}\n" in lines
+        assert f"Data: {tmp_path / 'from-file'}\n" in banner(process)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(10)
@@ -69,13 +79,11 @@ def test_environment_variables_and_precedence(tmp_path: Path) -> None:
 
     env = {**os.environ, "STAGEDB_DATA": str(tmp_path / "from-env")}
     process = subprocess.Popen(
-        [*STAGEDB, "serve", "--mysql-port", "0"], stdout=subprocess.PIPE,
+        [*STAGEDB, "serve", "--mysql-port", "0", "--http-port", "0"], stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]
-        assert f"Data: {tmp_path / 'from-env'}\n" in lines
+        assert f"Data: {tmp_path / 'from-env'}\n" in banner(process)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(10)
@@ -108,7 +116,7 @@ def test_missing_config_file_is_rejected(tmp_path: Path) -> None:
 
 
 def test_bad_data_location_is_a_clear_error() -> None:
-    result = run_cli("serve", "--mysql-port", "0", "--data", "nosuchprotocol://x/y")
+    result = run_cli("serve", "--mysql-port", "0", "--http-port", "0", "--data", "nosuch://x/y")
     assert result.returncode == 1
     assert "InvalidConfig. Code: 2002" in result.stderr
     assert "Traceback" not in result.stderr
@@ -119,9 +127,11 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("serve", "--mysql-port", str(port), "--data", str(tmp_path))
+        result = run_cli(
+            "serve", "--mysql-port", str(port), "--http-port", "0", "--data", str(tmp_path)
+        )
     assert result.returncode == 1
-    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Cannot listen on 127.0.0.1" in result.stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

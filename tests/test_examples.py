@@ -19,7 +19,8 @@ def test_quickstart_py(server: ServerProcess) -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "('2024/01/orders.csv'," in out and "('2024/02/orders.csv'," in out
-    assert "mysql> REMOVE @sales/2024/01/ PATTERN = 'refunds.*';\n    ('2024/01/refunds.csv',)" in out
+    removal = "mysql> REMOVE @sales/2024/01/ PATTERN = 'refunds.*';\n    ('2024/01/refunds.csv',)"
+    assert removal in out
     assert "error as expected: (1051," in out
     assert server.query("SHOW STAGES") == []
 

@@ -16,6 +16,7 @@ from stagedb import __version__
 from stagedb.engine import Engine
 from stagedb.mysql.control import ServerControl
 from stagedb.mysql.session import StageSession
+from stagedb.users import Users
 
 logger = logging.getLogger(__name__)
 
@@ -32,21 +33,19 @@ packets.make_column_definition_41 = lru_cache(maxsize=4096)(packets.make_column_
 SERVER_CAPABILITIES = DEFAULT_SERVER_CAPABILITIES & ~Capabilities.CLIENT_DEPRECATE_EOF
 
 
-class RootIdentityProvider(IdentityProvider):
-    """Authenticates ``root`` with mysql_native_password; no other user exists yet."""
+class StageIdentityProvider(IdentityProvider):
+    """Authenticates stagedb's users with mysql_native_password."""
 
-    def __init__(self, root_password: str) -> None:
-        self._auth_string = (
-            NativePasswordAuthPlugin.create_auth_string(root_password) if root_password else None
-        )
+    def __init__(self, users: Users) -> None:
+        self.users = users
 
     async def get_user(self, username: str) -> User | None:
         """The stored credentials of ``username``, or None."""
-        if username != "root":
+        if not self.users.exists(username):
             return None
         return User(
-            name="root",
-            auth_string=self._auth_string,
+            name=username,
+            auth_string=self.users.native_password_hash(username),
             auth_plugin=NativePasswordAuthPlugin.name,
         )
 
@@ -66,12 +65,12 @@ class StageServer(MysqlServer):
             logger.debug("Client went away: %s", error)
 
 
-def build_mysql_server(engine: Engine, root_password: str, **serve_kwargs: Any) -> MysqlServer:
+def build_mysql_server(engine: Engine, users: Users, **serve_kwargs: Any) -> MysqlServer:
     """A mysql-mimic server whose sessions run stage statements on ``engine``."""
     return StageServer(
         session_factory=lambda: StageSession(engine, __version__),
         capabilities=SERVER_CAPABILITIES,
-        identity_provider=RootIdentityProvider(root_password),
+        identity_provider=StageIdentityProvider(users),
         control=ServerControl(),
         **serve_kwargs,
     )

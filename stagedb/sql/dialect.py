@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from typing import ClassVar
 
+from sqlglot import Token, TokenType
 from sqlglot import expressions as exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
 
 from stagedb.errors import SyntaxException
 from stagedb.sql.generator import StageDBGenerator
@@ -21,7 +23,21 @@ class StageDB(MySQL):
     class Tokenizer(MySQL.Tokenizer):
         """MySQL's tokenizer; ``LS`` is a synonym of ``LIST``."""
 
-        KEYWORDS = {**MySQL.Tokenizer.KEYWORDS, "LS": TokenType.LIST}
+        KEYWORDS: ClassVar[dict[str, TokenType]] = {
+            **MySQL.Tokenizer.KEYWORDS,
+            "LS": TokenType.LIST,
+        }
+
+        def tokenize(self, sql: str) -> list[Token]:
+            """Tokenize; an unterminated string, identifier or comment names where it starts."""
+            try:
+                return super().tokenize(sql)
+            except TokenError as error:
+                # Where the unreadable token starts: sqlglot keeps it on its core only.
+                start = getattr(self._core, "_start", None)
+                if not isinstance(start, int):
+                    raise
+                raise TokenError(_describe_token_error(sql, start, error)) from error
 
     Parser = StageDBParser
     Generator = StageDBGenerator
@@ -65,11 +81,14 @@ def parse_statements(sql: str) -> list[exp.Expression]:
 
 def _parse(sql: str) -> list[exp.Expression]:
     try:
-        return [e for e in _DIALECT.parse(sql) if e is not None]
+        # sqlglot types its results as the abstract Expr; every concrete node is an Expression.
+        return [e for e in _DIALECT.parse(sql) if e is not None]  # type: ignore[misc]
     except ParseError as error:
         raise SyntaxException(_describe_parse_error(error)) from None
     except TokenError as error:
-        raise SyntaxException(f"You have an error in your SQL syntax: {error}") from None
+        text = str(error)
+        separator = " " if text.startswith("near ") else ": "
+        raise SyntaxException(f"You have an error in your SQL syntax{separator}{text}") from None
 
 
 def to_sql(expression: exp.Expression) -> str:
@@ -85,3 +104,31 @@ def _describe_parse_error(error: ParseError) -> str:
     where = f"at line {first.get('line')}, column {first.get('col')}"
     near_text = f" near '{near}'" if near else " at the end of the statement"
     return f"You have an error in your SQL syntax{near_text} {where}: {first.get('description')}"
+
+
+_TOKEN_ERROR_POSITION = re.compile(r" from \d+:\d+$")
+_NEAR_LENGTH = 30
+
+
+def _describe_token_error(sql: str, start: int, error: TokenError) -> str:
+    """``near '...' at line L, column C: what`` for a token that cannot be read.
+
+    sqlglot's own message carries a context window but no usable position, and an
+    unterminated comment surfaces as a bare ``IndexError``.
+    """
+    start = min(max(start, 0), len(sql))
+    line = sql.count("\n", 0, start) + 1
+    column = start - (sql.rfind("\n", 0, start) + 1) + 1
+    near = sql[start:].split("\n", 1)[0][:_NEAR_LENGTH]
+    cause = error.__cause__
+    if sql.startswith("/*", start):
+        what = "Unclosed comment: missing */"
+    elif isinstance(cause, TokenError):
+        what = _TOKEN_ERROR_POSITION.sub("", str(cause))
+        if what.startswith("Missing "):
+            what = f"Unclosed quote: {what.lower()}"
+    elif isinstance(cause, IndexError):
+        what = "The statement ends inside this token"
+    else:
+        what = f"Cannot read the token starting here ({cause or error})"
+    return f"near '{near}' at line {line}, column {column}: {what}"

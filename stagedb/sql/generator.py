@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlglot import expressions as exp
 from sqlglot.generators.mysql import MySQLGenerator
@@ -26,7 +26,9 @@ _BARE_NAME = re.compile(r"[_A-Za-z][_$A-Za-z0-9]*")
 
 def _name_sql(self: MySQLGenerator, name: exp.Expression) -> str:
     text = name.name
-    return text if _BARE_NAME.fullmatch(text) else self.sql(exp.to_identifier(text, quoted=True))
+    if text == "~" or _BARE_NAME.fullmatch(text):
+        return text
+    return self.sql(exp.to_identifier(text, quoted=True))
 
 
 def _location_sql(self: MySQLGenerator, e: StageLocation) -> str:
@@ -86,7 +88,7 @@ def _describe_stage_sql(self: MySQLGenerator, e: DescribeStage) -> str:
 class StageDBGenerator(MySQLGenerator):
     """MySQL's generator plus the canonical text of every stage statement."""
 
-    TRANSFORMS = {
+    TRANSFORMS: ClassVar[dict[type[exp.Expr], Callable[..., str]]] = {
         **MySQLGenerator.TRANSFORMS,
         CreateStage: _create_stage_sql,
         DropStage: _drop_stage_sql,

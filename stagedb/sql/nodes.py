@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sqlglot import expressions as exp
 
 
 class StageOption(exp.Expression):
     """One ``KEY = value`` pair of a CONNECTION or FILE_FORMAT list."""
 
-    arg_types = {"this": True, "expression": True}
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "expression": True}
 
     @property
     def key_name(self) -> str:
         """The option's key, upper-cased (keys are case-insensitive)."""
-        return self.this.name.upper()
+        return str(self.this.name).upper()
 
     @property
     def value(self) -> str:
@@ -24,7 +26,7 @@ class StageOption(exp.Expression):
 class StageLocation(exp.Expression):
     """``@name[/path]`` or ``@~[/path]``: a stage and a raw path prefix inside it."""
 
-    arg_types = {"this": True, "path": False}
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "path": False}
 
     @property
     def stage(self) -> str:
@@ -46,7 +48,7 @@ class StageLocation(exp.Expression):
 class CreateStage(exp.Expression):
     """``CREATE [OR REPLACE] STAGE [IF NOT EXISTS] name [URL = ...] ...``."""
 
-    arg_types = {
+    arg_types: ClassVar[dict[str, bool]] = {
         "this": True,
         "replace": False,
         "exists": False,
@@ -60,31 +62,31 @@ class CreateStage(exp.Expression):
 class DropStage(exp.Expression):
     """``DROP STAGE [IF EXISTS] name``."""
 
-    arg_types = {"this": True, "exists": False}
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "exists": False}
 
 
 class ListFiles(exp.Expression):
     """``LIST @location [PATTERN = 'regex']`` (``LS`` is a synonym)."""
 
-    arg_types = {"this": True, "pattern": False}
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "pattern": False}
 
 
 class RemoveFiles(exp.Expression):
     """``REMOVE @location [PATTERN = 'regex']`` (``RM`` is a synonym)."""
 
-    arg_types = {"this": True, "pattern": False}
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "pattern": False}
 
 
 class ShowStages(exp.Expression):
     """``SHOW STAGES [LIKE 'pattern']``."""
 
-    arg_types = {"like": False}
+    arg_types: ClassVar[dict[str, bool]] = {"like": False}
 
 
 class DescribeStage(exp.Expression):
     """``DESC[RIBE] STAGE name``."""
 
-    arg_types = {"this": True}
+    arg_types: ClassVar[dict[str, bool]] = {"this": True}
 
 
 STAGE_STATEMENTS: tuple[type[exp.Expression], ...] = (

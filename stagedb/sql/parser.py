@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
+from sqlglot import TokenType
 from sqlglot import expressions as exp
 from sqlglot.parsers.mysql import MySQLParser
-from sqlglot.tokens import TokenType
 from sqlglot.trie import new_trie
 
 from stagedb.sql.nodes import (
@@ -45,7 +45,7 @@ def location_from_text(text: str) -> StageLocation:
 class StageDBParser(MySQLParser):
     """MySQL's parser plus CREATE/DROP/DESC STAGE, LIST, REMOVE and SHOW STAGES."""
 
-    STATEMENT_PARSERS: dict[TokenType, Callable[[Any], exp.Expression | None]] = {
+    STATEMENT_PARSERS: ClassVar[dict[TokenType, Callable[[Any], exp.Expr | None]]] = {
         **MySQLParser.STATEMENT_PARSERS,
         TokenType.CREATE: lambda self: self._parse_create_stage_or_default(),
         TokenType.DROP: lambda self: self._parse_drop_stage_or_default(),
@@ -54,13 +54,13 @@ class StageDBParser(MySQLParser):
         TokenType.LIST: lambda self: self._parse_list_files(),
     }
 
-    WORD_STATEMENT_PARSERS: dict[str, Callable[[Any], exp.Expression]] = {
+    WORD_STATEMENT_PARSERS: ClassVar[dict[str, Callable[[Any], exp.Expression]]] = {
         "REMOVE": lambda self: self._parse_remove_files(),
         "RM": lambda self: self._parse_remove_files(),
     }
     """Statements that start with a plain word (not a keyword token), keyed by the word."""
 
-    SHOW_PARSERS = {
+    SHOW_PARSERS: ClassVar[dict[str, Callable[[Any], exp.Expr | None]]] = {
         **MySQLParser.SHOW_PARSERS,
         "STAGES": lambda self: self._parse_show_stages(),
     }
@@ -85,16 +85,27 @@ class StageDBParser(MySQLParser):
         if not self._match_text_seq("STAGE"):
             return self._parse_drop()
         exists = self._match_text_seq("IF", "EXISTS")
-        return DropStage(this=self._parse_stage_name(), exists=exists)
+        drop = DropStage(this=self._parse_stage_name(), exists=exists)
+        self._expect_end()
+        return drop
 
     def _parse_describe_stage_or_default(self) -> exp.Expression | None:
-        # ``DESC stage`` alone describes a table named stage, as in MySQL.
-        if self._curr and self._curr.text.upper() == "STAGE" and self._next:
+        # ``DESC stage`` alone (or ``DESC stage.t``) describes a table, as in MySQL;
+        # ``EXPLAIN`` (the same token in MySQL) is never a stage statement.
+        if (
+            self._prev.text.upper() in ("DESC", "DESCRIBE")
+            and self._curr
+            and self._curr.text.upper() == "STAGE"
+            and self._next
+            and self._next.token_type != TokenType.DOT
+        ):
             self._advance()
-            return DescribeStage(this=self._parse_stage_name())
+            describe = DescribeStage(this=self._parse_stage_name())
+            self._expect_end()
+            return describe
         return self._parse_describe()
 
-    def _parse_statement(self) -> exp.Expression | None:
+    def _parse_statement(self) -> exp.Expr | None:
         token = self._curr
         if token and token.token_type == TokenType.VAR:
             parser = self.WORD_STATEMENT_PARSERS.get(token.text.upper())
@@ -117,11 +128,13 @@ class StageDBParser(MySQLParser):
             like = self._parse_string()
             if like is None:
                 self.raise_error("Expected a string pattern after LIKE")
+        self._expect_end()
         return ShowStages(like=like)
 
     # -- pieces -----------------------------------------------------------------
 
     def _parse_create_stage_clauses(self, stage: CreateStage) -> None:
+        connection_token = None
         while self._curr and self._curr.token_type != TokenType.SEMICOLON:
             token = self._curr
             word = token.text.upper()
@@ -129,27 +142,35 @@ class StageDBParser(MySQLParser):
                 if word == "URL" and token.token_type != TokenType.STRING:
                     self._advance()
                     self._match(TokenType.EQ)
-                self._set_once(stage, "url", self._expect_string("URL"), token)
+                self._set_once(stage, "url", self._expect_string("URL"), token, "URL")
             elif word in ("CONNECTION", "CREDENTIALS"):
                 self._advance()
-                self._set_once(stage, "connection", self._parse_stage_options(word), token)
+                connection_token = connection_token or token
+                options = self._parse_stage_options(word)
+                self._set_once(stage, "connection", options, token, "CONNECTION (or CREDENTIALS)")
             elif word == "FILE_FORMAT":
                 self._advance()
-                self._set_once(stage, "file_format", self._parse_stage_options(word), token)
+                options = self._parse_stage_options(word)
+                self._set_once(stage, "file_format", options, token, word)
             elif word == "COMMENT":
                 self._advance()
                 self._match(TokenType.EQ)
-                self._set_once(stage, "comment", self._expect_string("COMMENT"), token)
+                self._set_once(stage, "comment", self._expect_string("COMMENT"), token, word)
             else:
                 self.raise_error(
                     f"Unexpected '{token.text}': expected URL, CONNECTION, FILE_FORMAT or COMMENT"
                 )
-        if stage.args.get("connection") is not None and stage.args.get("url") is None:
-            self.raise_error("CONNECTION needs a URL: CREATE STAGE name URL = '...' CONNECTION = (...)")
+        if connection_token is not None and stage.args.get("url") is None:
+            self.raise_error(
+                "CONNECTION needs a URL: CREATE STAGE name URL = '...' CONNECTION = (...)",
+                connection_token,
+            )
 
-    def _set_once(self, node: exp.Expression, key: str, value: Any, token: Any) -> None:
+    def _set_once(
+        self, node: exp.Expression, key: str, value: Any, token: Any, clause: str
+    ) -> None:
         if node.args.get(key) is not None:
-            self.raise_error(f"{token.text.upper()} is given twice", token)
+            self.raise_error(f"{clause} is given twice", token)
         node.set(key, value)
 
     def _expect_string(self, after: str) -> exp.Expression:
@@ -168,7 +189,9 @@ class StageDBParser(MySQLParser):
             if not key_token:
                 self.raise_error(f"Expected ) to close {clause} (...)", self._prev)
                 break
-            if not _OPTION_KEY.fullmatch(key_token.text) or key_token.token_type == TokenType.STRING:
+            if key_token.token_type == TokenType.STRING or not _OPTION_KEY.fullmatch(
+                key_token.text
+            ):
                 self.raise_error(f"Expected an option name in {clause} (...)")
             self._advance()
             key = key_token.text.upper()
@@ -214,7 +237,21 @@ class StageDBParser(MySQLParser):
         if self._match_text_seq("PATTERN"):
             self._match(TokenType.EQ)
             pattern = self._expect_string("PATTERN =")
+            if self._curr and self._curr.text.upper() == "PATTERN":
+                self.raise_error("PATTERN is given twice")
+            self._expect_end()
+        else:
+            self._expect_end(
+                " or PATTERN = '<regex>'; a location with spaces must be quoted: '@stage/my dir/'"
+            )
         return location, pattern
+
+    def _expect_end(self, alternatives: str = "") -> None:
+        """Stage statements take nothing after their last clause."""
+        if self._curr and self._curr.token_type != TokenType.SEMICOLON:
+            self.raise_error(
+                f"Unexpected '{self._curr.text}': expected the end of the statement{alternatives}"
+            )
 
     def _parse_stage_location(self) -> StageLocation:
         verb = self._prev
@@ -231,11 +268,11 @@ class StageDBParser(MySQLParser):
             text = self._find_sql(token, self._prev)
         else:
             self.raise_error(
-                f"Expected a stage location after {verb.text.upper()}, such as @my_stage/path or @~",
+                f"Expected a stage location after {verb.text.upper()}, "
+                "such as @my_stage/path or @~",
                 token or verb,
             )
             text = "@"
         if text == "@" or text.startswith("@/"):
             self.raise_error("Expected a stage name after @", token or verb)
         return location_from_text(text)
-

@@ -1,7 +1,7 @@
 """A stage's files on an fsspec filesystem: listing, removal, atomic writes."""
 
 from stagedb.storage.files import StageFiles
-from stagedb.storage.listing import FileEntry
 from stagedb.storage.filesystems import DataRoot, external_filesystem
+from stagedb.storage.listing import FileEntry
 
 __all__ = ["DataRoot", "FileEntry", "StageFiles", "external_filesystem"]

@@ -18,13 +18,16 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from stagedb.storage.listing import FileEntry, walk_sorted
-from stagedb.storage.paths import TEMP_MARKER, check_relative_path
+from stagedb.storage.paths import TEMP_MARKER, check_relative_path, is_temporary
 
 BATCH_SIZE = 2000
 """Entries handed from the listing thread to the event loop at a time."""
 
 REMOVE_BATCH_SIZE = 1000
 """Files deleted per storage call."""
+
+READ_CHUNK = 1024 * 1024
+"""Bytes read from storage per call when streaming a file out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,34 @@ class StageFiles:
 
         await asyncio.to_thread(delete_all)
 
+    # -- reading ----------------------------------------------------------------
+
+    async def size(self, path: str) -> int:
+        """The size of file ``path``; FileNotFoundError if it is not a file of the stage."""
+        check_relative_path(path, "file name")
+        info = await asyncio.to_thread(self.fs.info, path)
+        if info.get("type") != "file" or is_temporary(path):
+            raise FileNotFoundError(path)
+        return int(info.get("size") or 0)
+
+    async def read(self, path: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes ``start`` to ``end`` (exclusive) of ``path`` in READ_CHUNK pieces."""
+        check_relative_path(path, "file name")
+        handle = await asyncio.to_thread(self.fs.open, path, "rb")
+        try:
+            await asyncio.to_thread(handle.seek, start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(handle.read, size)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            await asyncio.to_thread(handle.close)
+
     # -- writing ----------------------------------------------------------------
 
     async def write(self, path: str, chunks: AsyncIterator[bytes]) -> int:
@@ -128,8 +159,7 @@ class StageFiles:
         check_relative_path(path, "file name")
         directory, _, basename = path.rpartition("/")
         temp = f"{directory}/{TEMP_MARKER}{uuid.uuid4().hex}-{basename}".lstrip("/")
-        if directory:
-            await asyncio.to_thread(self.fs.makedirs, directory, exist_ok=True)
+        await asyncio.to_thread(self.fs.makedirs, directory, exist_ok=True)
         handle = await asyncio.to_thread(self.fs.open, temp, "wb")
         size = 0
         try:

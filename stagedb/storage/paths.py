@@ -26,6 +26,16 @@ def check_relative_path(path: str, what: str = "path") -> str:
     return path
 
 
+def check_file_path(path: str) -> str:
+    """Return ``path`` if it can name a file in a stage (relative, no ``..``, not a folder)."""
+    check_relative_path(path, "file name")
+    if not path or path.endswith("/") or "//" in path:
+        raise BadArguments(f"'{path}' does not name a file")
+    if is_temporary(path):
+        raise BadArguments(f"File names starting with '{TEMP_MARKER}' are reserved")
+    return path
+
+
 def is_temporary(name: str) -> bool:
     """Whether a stored name is one of stagedb's own in-progress files."""
     return name.rsplit("/", 1)[-1].startswith(TEMP_MARKER)
