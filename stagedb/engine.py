@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from sqlglot import expressions as exp
 from stagedb.catalog.records import StageRecord, StageType
 from stagedb.catalog.stages import StageCatalog
 from stagedb.errors import (
+    BadArguments,
     FileNotFound,
     StageAlreadyExists,
     StageDBError,
@@ -21,7 +23,7 @@ from stagedb.errors import (
     SyntaxException,
     UnknownStage,
 )
-from stagedb.presign import Presigner
+from stagedb.presign import MAX_EXPIRE_SECONDS, Presigner
 from stagedb.results import Column, ColumnType, Done, Result, Rows, format_timestamp
 from stagedb.sql.nodes import (
     STAGE_STATEMENTS,
@@ -29,6 +31,7 @@ from stagedb.sql.nodes import (
     DescribeStage,
     DropStage,
     ListFiles,
+    Presign,
     RemoveFiles,
     ShowStages,
     StageLocation,
@@ -103,6 +106,8 @@ class Engine:
             return await self._show_stages(statement)
         if isinstance(statement, DescribeStage):
             return await self._describe_stage(statement, session)
+        if isinstance(statement, Presign):
+            return await self._presign(statement, session)
         raise SyntaxException(f"Not a stage statement: {type(statement).__name__}")
 
     # -- stage resolution --------------------------------------------------------
@@ -256,6 +261,26 @@ class Engine:
             records = [r for r in records if regex.fullmatch(r.name)]
         return Rows(STAGE_COLUMNS, [stage_row(r) for r in records])
 
+    async def _presign(self, statement: Presign, session: SessionInfo) -> Result:
+        location: StageLocation = statement.this
+        path = check_file_path(location.path)
+        await self.stage_files(location.stage, session)  # the stage must exist
+        expire_node = statement.args.get("expire")
+        expire = int(expire_node.name) if expire_node is not None else DEFAULT_PRESIGN_SECONDS
+        if not 1 <= expire <= MAX_EXPIRE_SECONDS:
+            raise BadArguments(f"EXPIRE must be between 1 and {MAX_EXPIRE_SECONDS} seconds")
+        content_type_node = statement.args.get("content_type")
+        signed = self.presigner.sign(
+            "PUT" if statement.args.get("upload") else "GET",
+            location.stage,
+            path,
+            session.user,
+            expire,
+            content_type_node.name if content_type_node is not None else None,
+        )
+        headers = json.dumps(signed.headers, sort_keys=True)
+        return Rows(PRESIGN_COLUMNS, [(signed.method, headers, signed.url)])
+
     async def _describe_stage(self, statement: DescribeStage, session: SessionInfo) -> Result:
         name = statement.this.name
         if name == USER_STAGE:
@@ -263,6 +288,14 @@ class Engine:
         check_stage_name(name, "described")
         record = await self.catalog.get(name)
         return Rows(STAGE_COLUMNS, [stage_row(record)] if record is not None else [])
+
+
+DEFAULT_PRESIGN_SECONDS = 3600
+PRESIGN_COLUMNS = (
+    Column("method", ColumnType.TEXT, nullable=False),
+    Column("headers", ColumnType.TEXT, nullable=False),
+    Column("url", ColumnType.TEXT, nullable=False),
+)
 
 
 def _options(options: list[StageOption] | None) -> dict[str, str]:

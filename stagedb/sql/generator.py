@@ -14,6 +14,7 @@ from stagedb.sql.nodes import (
     DescribeStage,
     DropStage,
     ListFiles,
+    Presign,
     RemoveFiles,
     ShowStages,
     StageLocation,
@@ -85,6 +86,16 @@ def _describe_stage_sql(self: MySQLGenerator, e: DescribeStage) -> str:
     return f"DESCRIBE STAGE {_name_sql(self, e.this)}"
 
 
+def _presign_sql(self: MySQLGenerator, e: Presign) -> str:
+    action = "UPLOAD" if e.args.get("upload") else "DOWNLOAD"
+    parts = [f"PRESIGN {action} {self.sql(e, 'this')}"]
+    if e.args.get("expire") is not None:
+        parts.append(f"EXPIRE = {self.sql(e, 'expire')}")
+    if e.args.get("content_type") is not None:
+        parts.append(f"CONTENT_TYPE = {self.sql(e, 'content_type')}")
+    return " ".join(parts)
+
+
 class StageDBGenerator(MySQLGenerator):
     """MySQL's generator plus the canonical text of every stage statement."""
 
@@ -97,4 +108,5 @@ class StageDBGenerator(MySQLGenerator):
         ShowStages: _show_stages_sql,
         DescribeStage: _describe_stage_sql,
         StageLocation: _location_sql,
+        Presign: _presign_sql,
     }

@@ -89,6 +89,12 @@ class DescribeStage(exp.Expression):
     arg_types: ClassVar[dict[str, bool]] = {"this": True}
 
 
+class Presign(exp.Expression):
+    """``PRESIGN [DOWNLOAD | UPLOAD] @location [EXPIRE = seconds] [CONTENT_TYPE = '...']``."""
+
+    arg_types = {"this": True, "upload": False, "expire": False, "content_type": False}
+
+
 STAGE_STATEMENTS: tuple[type[exp.Expression], ...] = (
     CreateStage,
     DropStage,
@@ -96,5 +102,6 @@ STAGE_STATEMENTS: tuple[type[exp.Expression], ...] = (
     RemoveFiles,
     ShowStages,
     DescribeStage,
+    Presign,
 )
 """Every statement node the engine executes."""

@@ -24,6 +24,7 @@ from stagedb.sql.nodes import (
     DescribeStage,
     DropStage,
     ListFiles,
+    Presign,
     RemoveFiles,
     ShowStages,
     StageLocation,
@@ -57,6 +58,7 @@ class StageDBParser(MySQLParser):
     WORD_STATEMENT_PARSERS: ClassVar[dict[str, Callable[[Any], exp.Expression]]] = {
         "REMOVE": lambda self: self._parse_remove_files(),
         "RM": lambda self: self._parse_remove_files(),
+        "PRESIGN": lambda self: self._parse_presign(),
     }
     """Statements that start with a plain word (not a keyword token), keyed by the word."""
 
@@ -113,6 +115,33 @@ class StageDBParser(MySQLParser):
                 self._advance()
                 return parser(self)
         return super()._parse_statement()
+
+    def _parse_presign(self) -> Presign:
+        upload = False
+        if self._match_text_seq("UPLOAD"):
+            upload = True
+        else:
+            self._match_text_seq("DOWNLOAD")
+        presign = Presign(this=self._parse_stage_location(), upload=upload)
+        while self._curr and self._curr.token_type != TokenType.SEMICOLON:
+            token = self._curr
+            word = token.text.upper()
+            if word == "EXPIRE":
+                self._advance()
+                self._match(TokenType.EQ)
+                if not self._match(TokenType.NUMBER):
+                    self.raise_error("Expected a number of seconds after EXPIRE =")
+                self._set_once(
+                    presign, "expire", exp.Literal.number(self._prev.text), token, "EXPIRE"
+                )
+            elif word == "CONTENT_TYPE":
+                self._advance()
+                self._match(TokenType.EQ)
+                content_type = self._expect_string("CONTENT_TYPE =")
+                self._set_once(presign, "content_type", content_type, token, "CONTENT_TYPE")
+            else:
+                self.raise_error(f"Unexpected '{token.text}': expected EXPIRE or CONTENT_TYPE")
+        return presign
 
     def _parse_remove_files(self) -> RemoveFiles:
         location, pattern = self._parse_location_and_pattern()
