@@ -324,7 +324,7 @@ async def _list_rows(
                     entry.name,
                     entry.size,
                     entry.md5,
-                    format_timestamp(entry.modified),
+                    format_timestamp(entry.modified_ns),
                     None,
                 )
     except StageDBError:

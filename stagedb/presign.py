@@ -89,7 +89,7 @@ class Presigner:
         expected = self._signature(
             method, stage, path, user, expires, query.get("content_type", "")
         )
-        if not hmac.compare_digest(expected, signature):
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise PermissionDenied("This presigned URL is not valid for this method and path")
         if expires < time.time():
             raise PermissionDenied("This presigned URL has expired")

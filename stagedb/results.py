@@ -51,7 +51,7 @@ def _utc_second(second: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
 
 
-def format_timestamp(seconds: float) -> str:
-    """Databend's LIST timestamp, ``2023-04-20 20:55:03.100 +0000``, of an epoch time."""
-    whole = int(seconds // 1)
-    return f"{_utc_second(whole)}.{int((seconds - whole) * 1000):03d} +0000"
+def format_timestamp(nanoseconds: int) -> str:
+    """Databend's LIST timestamp, ``2023-04-20 20:55:03.100 +0000``, of an epoch time in ns."""
+    second, rest = divmod(nanoseconds, 1_000_000_000)
+    return f"{_utc_second(second)}.{rest // 1_000_000:03d} +0000"

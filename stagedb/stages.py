@@ -121,7 +121,8 @@ def _render_row(record: StageRecord) -> tuple[Any, ...]:
 
 def _created_on(iso: str) -> str | None:
     try:
-        return format_timestamp(datetime.fromisoformat(iso).timestamp())
+        moment = datetime.fromisoformat(iso)
+        return format_timestamp(int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000)
     except ValueError:
         return None
 

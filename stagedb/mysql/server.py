@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from functools import lru_cache
 from typing import Any
 
 from mysql_mimic import MysqlServer, packets
 from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
 from mysql_mimic.constants import DEFAULT_SERVER_CAPABILITIES
+from mysql_mimic.errors import MysqlError
+from mysql_mimic.stream import ConnectionClosed
 from mysql_mimic.types import Capabilities
 
 from stagedb import __version__
@@ -19,6 +22,20 @@ from stagedb.mysql.session import StageSession
 from stagedb.users import Users
 
 logger = logging.getLogger(__name__)
+
+
+class _UserErrorFilter(logging.Filter):
+    """mysql-mimic logs every error a client caused (1064, 1051, ...) at ERROR level;
+    those are answers, not server faults: keep them at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, MysqlError):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("mysql_mimic.connection").addFilter(_UserErrorFilter())
 
 # mysql-mimic rebuilds every column-definition packet of every result set
 # (13 for SHOW STAGES): a fifth of the server's CPU time on short statements.
@@ -33,6 +50,9 @@ packets.make_column_definition_41 = lru_cache(maxsize=4096)(packets.make_column_
 SERVER_CAPABILITIES = DEFAULT_SERVER_CAPABILITIES & ~Capabilities.CLIENT_DEPRECATE_EOF
 
 
+_UNMATCHABLE = secrets.token_hex(20)
+
+
 class StageIdentityProvider(IdentityProvider):
     """Authenticates stagedb's users with mysql_native_password."""
 
@@ -40,9 +60,15 @@ class StageIdentityProvider(IdentityProvider):
         self.users = users
 
     async def get_user(self, username: str) -> User | None:
-        """The stored credentials of ``username``, or None."""
+        """The stored credentials of ``username``.
+
+        An unknown user gets a verifier no password matches, so that a wrong
+        name and a wrong password both answer 1045 (no probing for names).
+        """
         if not self.users.exists(username):
-            return None
+            return User(
+                name=username, auth_string=_UNMATCHABLE, auth_plugin=NativePasswordAuthPlugin.name
+            )
         return User(
             name=username,
             auth_string=self.users.native_password_hash(username),
@@ -53,7 +79,9 @@ class StageIdentityProvider(IdentityProvider):
 class StageServer(MysqlServer):
     """mysql-mimic's server; a client that hangs up during the handshake is not an error.
 
-    TCP health checks (load balancers, readiness probes) connect and close at once.
+    TCP health checks (load balancers, readiness probes) connect and close at
+    once, and a refused login ends with the connection closed (see
+    ``StageSession.init``).
     """
 
     async def _client_connected_cb(
@@ -61,7 +89,7 @@ class StageServer(MysqlServer):
     ) -> None:
         try:
             await super()._client_connected_cb(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError) as error:
+        except (ConnectionError, ConnectionClosed, asyncio.IncompleteReadError) as error:
             logger.debug("Client went away: %s", error)
 
 

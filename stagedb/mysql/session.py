@@ -16,6 +16,7 @@ from mysql_mimic import Session
 from mysql_mimic.errors import ErrorCode, MysqlError
 from mysql_mimic.results import AllowedResult
 from mysql_mimic.session import Middleware, Query
+from mysql_mimic.types import ServerStatus
 from sqlglot import expressions as exp
 
 from stagedb.engine import Engine, SessionInfo
@@ -48,10 +49,17 @@ class StageSession(Session):
         ]
 
     async def init(self, connection: Any) -> None:
-        """Refuse to set up a session for a connection that did not authenticate."""
+        """Set up the session; a connection that did not authenticate is closed here.
+
+        mysql-mimic has already sent the client its 1045 error and would go on
+        to the command phase: close the socket instead, so no command is ever
+        served on it.
+        """
         await super().init(connection)
         if not self.username:
-            raise MysqlError("Access denied", code=ErrorCode.ACCESS_DENIED_ERROR)
+            connection.stream.writer.transport.abort()
+            raise ConnectionAbortedError("login refused")
+        connection.status_flags |= ServerStatus.SERVER_STATUS_AUTOCOMMIT
 
     def _parse(self, sql: str) -> list[exp.Expression]:
         try:

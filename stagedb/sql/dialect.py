@@ -97,12 +97,19 @@ def to_sql(expression: exp.Expression) -> str:
 
 
 def _describe_parse_error(error: ParseError) -> str:
+    """MySQL's style: ``near '<the text from the offending token on>' at line L, column C``.
+
+    C is the column where the offending token starts.
+    """
     if not error.errors:
         return f"You have an error in your SQL syntax: {error}"
     first = error.errors[0]
-    near = first.get("highlight") or ""
-    where = f"at line {first.get('line')}, column {first.get('col')}"
-    near_text = f" near '{near}'" if near else " at the end of the statement"
+    token = first.get("highlight") or ""
+    line, end_column = first.get("line"), first.get("col") or 0
+    start_column = end_column - len(token) + 1 if "\n" not in token else end_column
+    near = (token + (first.get("end_context") or "")).split("\n", 1)[0][:_NEAR_LENGTH]
+    near_text = f" near '{near}'" if token else " at the end of the statement"
+    where = f"at line {line}, column {start_column}"
     return f"You have an error in your SQL syntax{near_text} {where}: {first.get('description')}"
 
 

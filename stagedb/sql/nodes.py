@@ -92,7 +92,12 @@ class DescribeStage(exp.Expression):
 class Presign(exp.Expression):
     """``PRESIGN [DOWNLOAD | UPLOAD] @location [EXPIRE = seconds] [CONTENT_TYPE = '...']``."""
 
-    arg_types = {"this": True, "upload": False, "expire": False, "content_type": False}
+    arg_types: ClassVar[dict[str, bool]] = {
+        "this": True,
+        "upload": False,
+        "expire": False,
+        "content_type": False,
+    }
 
 
 STAGE_STATEMENTS: tuple[type[exp.Expression], ...] = (

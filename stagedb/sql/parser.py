@@ -32,6 +32,7 @@ from stagedb.sql.nodes import (
 )
 
 _OPTION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECONDS = re.compile(r"[0-9]+")
 
 
 def location_from_text(text: str) -> StageLocation:
@@ -114,7 +115,14 @@ class StageDBParser(MySQLParser):
             if parser is not None:
                 self._advance()
                 return parser(self)
+            if self._at_statement_start():  # no MySQL statement starts with a plain word
+                self.raise_error(f"Unknown statement '{token.text}'", token)
         return super()._parse_statement()
+
+    def _at_statement_start(self) -> bool:
+        """Whether the current token opens a statement (sqlglot also parses nested ones)."""
+        previous = self._prev
+        return not previous or previous.token_type == TokenType.SEMICOLON
 
     def _parse_presign(self) -> Presign:
         upload = False
@@ -129,11 +137,17 @@ class StageDBParser(MySQLParser):
             if word == "EXPIRE":
                 self._advance()
                 self._match(TokenType.EQ)
-                if not self._match(TokenType.NUMBER):
-                    self.raise_error("Expected a number of seconds after EXPIRE =")
-                self._set_once(
-                    presign, "expire", exp.Literal.number(self._prev.text), token, "EXPIRE"
-                )
+                seconds = self._curr
+                if not (
+                    seconds
+                    and seconds.token_type == TokenType.NUMBER
+                    and _SECONDS.fullmatch(seconds.text)
+                ):
+                    self.raise_error("Expected a whole number of seconds after EXPIRE =")
+                    break
+                self._advance()
+                expire = exp.Literal.number(seconds.text)
+                self._set_once(presign, "expire", expire, token, "EXPIRE")
             elif word == "CONTENT_TYPE":
                 self._advance()
                 self._match(TokenType.EQ)

@@ -30,17 +30,17 @@ class FileEntry:
     name: str
     size: int
     md5: str | None
-    modified: float
-    """Last modification, in seconds since the epoch (UTC)."""
+    modified_ns: int
+    """Last modification, in nanoseconds since the epoch (UTC)."""
 
 
-def _modified(info: dict[str, Any]) -> float:
+def _modified_ns(info: dict[str, Any]) -> int:
     for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
         value = info.get(key)
         if value is None:
             continue
         if isinstance(value, (int, float)):
-            return float(value)
+            return round(value * 1_000_000_000)
         if isinstance(value, str):
             try:
                 value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -48,8 +48,8 @@ def _modified(info: dict[str, Any]) -> float:
                 continue
         if isinstance(value, datetime):
             aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-            return aware.timestamp()
-    return 0.0
+            return int(aware.timestamp()) * 1_000_000_000 + aware.microsecond * 1000
+    return 0
 
 
 def _etag(info: dict[str, Any]) -> str | None:
@@ -93,7 +93,7 @@ def _walk_fsspec(fs: AbstractFileSystem, directory: str, prefix: str) -> Iterato
         if key.endswith("/") and info.get("type") == "directory":
             yield from _walk_fsspec(fs, key[:-1], prefix)
         else:
-            yield FileEntry(key, int(info.get("size") or 0), _etag(info), _modified(info))
+            yield FileEntry(key, int(info.get("size") or 0), _etag(info), _modified_ns(info))
 
 
 def _walk_local(root: str, directory: str, prefix: str, cut: int) -> Iterator[FileEntry]:
@@ -124,4 +124,4 @@ def _walk_local(root: str, directory: str, prefix: str, cut: int) -> Iterator[Fi
         except FileNotFoundError:
             continue  # removed while we walked
         if stat.S_ISREG(info.st_mode):
-            yield FileEntry(key, info.st_size, None, info.st_mtime)
+            yield FileEntry(key, info.st_size, None, info.st_mtime_ns)

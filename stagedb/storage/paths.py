@@ -27,9 +27,9 @@ def check_relative_path(path: str, what: str = "path") -> str:
 
 
 def check_file_path(path: str) -> str:
-    """Return ``path`` if it can name a file in a stage (relative, no ``..``, not a folder)."""
+    """Return ``path`` if it can name a file in a stage (relative, no ``.``/``..``, no folder)."""
     check_relative_path(path, "file name")
-    if not path or path.endswith("/") or "//" in path:
+    if not path or path.endswith("/") or "//" in path or "." in path.split("/"):
         raise BadArguments(f"'{path}' does not name a file")
     if is_temporary(path):
         raise BadArguments(f"File names starting with '{TEMP_MARKER}' are reserved")
