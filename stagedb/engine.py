@@ -6,9 +6,9 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlglot import expressions as exp
 
@@ -26,7 +26,6 @@ from stagedb.errors import (
 from stagedb.presign import MAX_EXPIRE_SECONDS, Presigner
 from stagedb.results import Column, ColumnType, Done, Result, Rows, format_timestamp
 from stagedb.sql.nodes import (
-    STAGE_STATEMENTS,
     CreateStage,
     DescribeStage,
     DropStage,
@@ -87,28 +86,17 @@ class Engine:
         self.catalog = StageCatalog(root)
         self.presigner = presigner
 
-    @staticmethod
-    def handles(statement: exp.Expression) -> bool:
+    @classmethod
+    def handles(cls, statement: exp.Expression) -> bool:
         """Whether ``statement`` is a stage statement this engine runs."""
-        return isinstance(statement, STAGE_STATEMENTS)
+        return type(statement) in cls._RUNNERS
 
     async def execute(self, statement: exp.Expression, session: SessionInfo) -> Result:
         """Run one stage statement."""
-        if isinstance(statement, CreateStage):
-            return await self._create_stage(statement, session)
-        if isinstance(statement, DropStage):
-            return await self._drop_stage(statement)
-        if isinstance(statement, ListFiles):
-            return await self._list_files(statement, session)
-        if isinstance(statement, RemoveFiles):
-            return await self._remove_files(statement, session)
-        if isinstance(statement, ShowStages):
-            return await self._show_stages(statement)
-        if isinstance(statement, DescribeStage):
-            return await self._describe_stage(statement, session)
-        if isinstance(statement, Presign):
-            return await self._presign(statement, session)
-        raise SyntaxException(f"Not a stage statement: {type(statement).__name__}")
+        run = self._RUNNERS.get(type(statement))
+        if run is None:
+            raise SyntaxException(f"Not a stage statement: {type(statement).__name__}")
+        return await run(self, statement, session)
 
     # -- stage resolution --------------------------------------------------------
 
@@ -215,7 +203,7 @@ class Engine:
         if not exists:
             raise StorageOther(f"The stage location {record.url} is not an existing directory")
 
-    async def _drop_stage(self, statement: DropStage) -> Result:
+    async def _drop_stage(self, statement: DropStage, _session: SessionInfo) -> Result:
         name = check_stage_name(statement.this.name, "dropped")
         record = await self.catalog.get(name)
         if record is None:
@@ -253,7 +241,7 @@ class Engine:
             )
         return Rows(REMOVE_COLUMNS, [(name,) for name in removed])
 
-    async def _show_stages(self, statement: ShowStages) -> Result:
+    async def _show_stages(self, statement: ShowStages, _session: SessionInfo) -> Result:
         records = await self.catalog.all_stages()
         like = statement.args.get("like")
         if like is not None:
@@ -288,6 +276,17 @@ class Engine:
         check_stage_name(name, "described")
         record = await self.catalog.get(name)
         return Rows(STAGE_COLUMNS, [stage_row(record)] if record is not None else [])
+
+
+    _RUNNERS: ClassVar[dict[type[exp.Expression], Callable[..., Awaitable[Result]]]] = {
+        CreateStage: _create_stage,
+        DropStage: _drop_stage,
+        ListFiles: _list_files,
+        RemoveFiles: _remove_files,
+        ShowStages: _show_stages,
+        DescribeStage: _describe_stage,
+        Presign: _presign,
+    }
 
 
 DEFAULT_PRESIGN_SECONDS = 3600

@@ -228,3 +228,10 @@ def test_sqlglot_is_pure_python() -> None:
     StageDBGenerator()
     StageDB.Tokenizer()
     CreateStage(this=exp.to_identifier("s"))
+
+
+def test_the_engine_runs_every_stage_statement() -> None:
+    from stagedb.engine import Engine
+
+    for node in STAGE_STATEMENTS:
+        assert Engine.handles(node()), node.__name__
