@@ -15,7 +15,12 @@ Helpers:
 * :class:`RssSampler` -- sample a process's RSS every few milliseconds in a
   background thread, plus :func:`read_vmhwm` for the kernel's own high-water mark.
 * :func:`connect` -- a pymysql connection with bounded timeouts.
-* :func:`fmt_seconds`, :func:`fmt_mib`, :func:`verdict` -- output formatting.
+* :func:`machine_busy`, :class:`OtherLoad` -- how busy the machine is before a
+  run, and how much CPU other processes used during it (2 cores: it matters).
+* :func:`stop_process`, :func:`kill_group`, :func:`exit_cleanly_on_sigterm` --
+  cleanup of the process groups a script started, also on SIGTERM.
+* :func:`fmt_seconds`, :func:`fmt_mib`, :func:`fmt_ratio`, :func:`verdict` --
+  output formatting.
 """
 
 from __future__ import annotations
@@ -32,15 +37,30 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, TYPE_CHECKING, Self
 
 import psutil
 import pymysql
 
+if TYPE_CHECKING:
+    from pymysql.connections import Connection as _Connection
+    from pymysql.cursors import Cursor
+
+    Connection = _Connection[Cursor]
+
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = Path(__file__).resolve().parent
 MIB = 1024 * 1024
+
+#: Failures a benchmark step reports and survives (so the other figures still print).
+STEP_ERRORS: tuple[type[BaseException], ...] = (
+    RuntimeError,
+    OSError,
+    ValueError,
+    subprocess.SubprocessError,
+    pymysql.Error,
+    psutil.Error,
+)
 
 
 # --------------------------------------------------------------------------- #
@@ -70,10 +90,15 @@ def wait_for_port(
                 f"server exited with code {proc.returncode} before listening on "
                 f"port {port}{_log_tail(log_path)}"
             )
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((HOST, port), timeout=0.5),
+        ):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"port {port} not accepting connections after {timeout:.0f}s{_log_tail(log_path)}")
+    raise RuntimeError(
+        f"port {port} not accepting connections after {timeout:.0f}s{_log_tail(log_path)}"
+    )
 
 
 def _log_tail(log_path: Path | None, lines: int = 20) -> str:
@@ -86,21 +111,27 @@ def _log_tail(log_path: Path | None, lines: int = 20) -> str:
 # --------------------------------------------------------------------------- #
 # Process helpers
 # --------------------------------------------------------------------------- #
-def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    """SIGTERM ``proc`` (which leads its own process group); SIGKILL the group on timeout."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    # The group was created by us (start_new_session=True), so its id is proc.pid.
-    # Kill any survivors of that group only (e.g. the child of a `uv run` wrapper).
+def kill_group(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """SIGKILL the process group led by ``proc`` (started with start_new_session=True)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM ``proc`` (which leads its own process group); SIGKILL the group after that.
+
+    The group was created by us (start_new_session=True) and its id is proc.pid,
+    so only survivors of that group are killed (e.g. the child of a `uv run`
+    wrapper).
+    """
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+    kill_group(proc)
 
 
 def listening_process(root_pid: int, port: int) -> psutil.Process:
@@ -131,6 +162,28 @@ def stagedb_command() -> list[str]:
     if uv is None:
         raise RuntimeError("neither .venv/bin/stagedb nor uv found")
     return [uv, "run", "--project", str(REPO_ROOT), "stagedb"]
+
+
+def stagedb_revision() -> str:
+    """The git revision of the stagedb sources being benchmarked (``-dirty`` if modified)."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "stagedb"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return rev + ("-dirty" if dirty else "")
 
 
 class StagedbServer:
@@ -189,14 +242,14 @@ class StagedbServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop_process(self.proc)
+            stop_process(self.proc)
             self.proc = None
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def connect(self, **kwargs: object) -> pymysql.connections.Connection:  # type: ignore[type-arg]
-        return connect(self.mysql_port, **kwargs)
+    def connect(self, timeout: float = 300.0) -> Connection:
+        return connect(self.mysql_port, timeout)
 
     def __enter__(self) -> Self:
         try:
@@ -316,11 +369,11 @@ class MariaDBServer:
     def stop(self) -> None:
         if self.proc is not None:
             # mariadbd performs a clean shutdown on SIGTERM.
-            _stop_process(self.proc, timeout=30.0)
+            stop_process(self.proc, timeout=30.0)
             self.proc = None
 
-    def connect(self, **kwargs: object) -> pymysql.connections.Connection:  # type: ignore[type-arg]
-        return connect(self.port, **kwargs)
+    def connect(self, timeout: float = 300.0) -> Connection:
+        return connect(self.port, timeout)
 
     def __enter__(self) -> Self:
         try:
@@ -341,20 +394,21 @@ class MariaDBServer:
 # --------------------------------------------------------------------------- #
 # Client
 # --------------------------------------------------------------------------- #
-def connect(port: int, **kwargs: object) -> pymysql.connections.Connection:  # type: ignore[type-arg]
-    """A pymysql connection to 127.0.0.1:port as root with an empty password."""
-    params: dict[str, object] = {
-        "host": HOST,
-        "port": port,
-        "user": "root",
-        "password": "",
-        "connect_timeout": 10,
-        "read_timeout": 300,
-        "write_timeout": 300,
-        "autocommit": True,
-    }
-    params.update(kwargs)
-    return pymysql.connect(**params)  # type: ignore[arg-type]
+def connect(port: int, timeout: float = 300.0) -> Connection:
+    """A pymysql connection to 127.0.0.1:port as root with an empty password.
+
+    ``timeout`` bounds every read and write on the socket.
+    """
+    return pymysql.connect(
+        host=HOST,
+        port=port,
+        user="root",
+        password="",
+        connect_timeout=10,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        autocommit=True,
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -432,6 +486,97 @@ def make_workdir(prefix: str, parent: str | None) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
+def machine_busy(wait_idle: float = 0.0, idle_percent: float = 20.0) -> str:
+    """One line on how busy the machine is (other load skews the figures).
+
+    Waits up to ``wait_idle`` seconds for CPU use to fall below ``idle_percent``.
+    """
+    deadline = time.monotonic() + wait_idle
+    waited = 0
+    busy = psutil.cpu_percent(interval=1.0)
+    while busy > idle_percent and time.monotonic() < deadline:
+        if waited == 0:
+            log(f"machine is {busy:.0f}% busy; waiting up to {wait_idle:g} s for it to calm down")
+        waited += 1
+        busy = psutil.cpu_percent(interval=1.0)
+    load1, _, _ = os.getloadavg()
+    note = f"machine before start: {busy:.0f}% CPU busy over 1 s, load average {load1:.2f}"
+    if busy > idle_percent:
+        note += "  (WARNING: other processes are using the CPU; figures may be low)"
+    return note
+
+
+def other_processes_cpu() -> dict[int, float]:
+    """CPU-seconds so far of every process that is not ours, by pid.
+
+    Ours = this process and its descendants; kernel threads are left out too.
+    Each figure includes the process's waited-for children, so short-lived
+    processes (e.g. servers a test suite starts and stops) are counted when
+    their parent reaps them.  Per-task accounting, unlike /proc/stat's tick
+    sampling, stays accurate under heavy context switching.
+    """
+    me = psutil.Process()
+    ours = {me.pid}
+    with contextlib.suppress(psutil.Error):
+        ours.update(child.pid for child in me.children(recursive=True))
+    out: dict[int, float] = {}
+    for proc in psutil.process_iter(["ppid", "cpu_times"]):
+        if proc.pid in ours or proc.pid == 2 or proc.info["ppid"] == 2:
+            continue
+        t = proc.info["cpu_times"]
+        if t is not None:
+            out[proc.pid] = t.user + t.system + t.children_user + t.children_system
+    return out
+
+
+class OtherLoad:
+    """Measure CPU used by *other* processes on the machine while the block runs.
+
+    Sums per-process CPU deltas of every process outside this script's process
+    tree (see :func:`other_processes_cpu`).  Use as a context manager.
+    """
+
+    def __init__(self) -> None:
+        self.other_seconds = 0.0
+        self.wall = 0.0
+        self._t0 = 0.0
+        self._cpu0: dict[int, float] = {}
+
+    def __enter__(self) -> Self:
+        self._cpu0 = other_processes_cpu()
+        self._t0 = time.monotonic()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.wall = time.monotonic() - self._t0
+        now = other_processes_cpu()
+        grown = sum(t - self._cpu0.get(pid, 0.0) for pid, t in now.items())
+        # A process that ended during the block shows up again in its parent's
+        # children times with its whole life: take off what it had used before.
+        ended_before = sum(t for pid, t in self._cpu0.items() if pid not in now)
+        limit = (os.cpu_count() or 1) * self.wall
+        self.other_seconds = min(limit, max(0.0, grown - ended_before))
+
+    @property
+    def cores(self) -> float:
+        """Average number of cores other processes kept busy."""
+        return self.other_seconds / self.wall if self.wall > 0 else 0.0
+
+    def summary(self) -> str:
+        note = (
+            f"other processes used {self.other_seconds:.1f} CPU-s during the "
+            f"{self.wall:.0f} s run ({self.cores:.2f} cores on average)"
+        )
+        if self.cores > 0.1:
+            note += "  (WARNING: outside load; figures may be skewed)"
+        return note
+
+
 def remove_tree(path: Path) -> None:
     """Remove ``path`` recursively, ignoring errors."""
     shutil.rmtree(path, ignore_errors=True)
@@ -457,6 +602,15 @@ def fmt_ratio(numerator: float | None, denominator: float | None) -> str:
 
 def verdict(ok: bool | None) -> str:
     return "n/a " if ok is None else ("PASS" if ok else "FAIL")
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so ``finally`` blocks stop servers and remove temp dirs."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def log(message: str) -> None:
