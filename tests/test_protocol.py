@@ -205,7 +205,7 @@ def test_list_column_metadata_says_bigint_unsigned_not_null(
     [
         ("LIST @s FOO", 1064, "42000", "near 'FOO' at line 1"),
         ("SHOW STAGES LIKE", 1064, "42000", "near 'LIKE'"),
-        ("CREATE STAGE x URL = 'fs:///tmp/' BOGUS = 1", 1064, "42000", "near 'BOGUS'"),
+        ("CREATE STAGE x URL = 'fs:///tmp/' BOGUS = 1", 1064, "42000", "near 'BOGUS = 1'"),
         ("DROP STAGE", 1064, "42000", "Expected a stage name"),
         ("LIST @nope", 1051, "42S02",
          "UnknownStage. Code: 2501, Text = Stage 'nope' does not exist."),
