@@ -87,7 +87,7 @@ def main() -> None:
     type=click.IntRange(1),
     default=Config.max_upload_size,
     show_default=True,
-    help="Largest file the HTTP port accepts, in bytes.",
+    help="Largest upload request body the HTTP port accepts, in bytes.",
 )
 @click.option(
     "--public-url",

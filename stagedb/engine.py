@@ -277,7 +277,6 @@ class Engine:
         record = await self.catalog.get(name)
         return Rows(STAGE_COLUMNS, [stage_row(record)] if record is not None else [])
 
-
     _RUNNERS: ClassVar[dict[type[exp.Expression], Callable[..., Awaitable[Result]]]] = {
         CreateStage: _create_stage,
         DropStage: _drop_stage,

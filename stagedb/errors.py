@@ -85,6 +85,26 @@ class UploadTooLarge(BadArguments):
     http_status = 413
 
 
+class MalformedBody(BadArguments):
+    """A request body that is not what its headers announce (bad or truncated multipart)."""
+
+
+class ClientDisconnected(BadArguments):
+    """The client went away before the end of the body; nothing of it is kept."""
+
+
+class RangeNotSatisfiable(BadArguments):
+    """A ``Range`` that selects no byte of the file."""
+
+    http_status = 416
+
+
+class ExpectationFailed(BadArguments):
+    """An ``Expect`` header other than ``100-continue``."""
+
+    http_status = 417
+
+
 class FileNotFound(StageDBError):
     """A file that is not in the stage."""
 

@@ -9,9 +9,10 @@ from aiohttp import web
 
 from stagedb import __version__
 from stagedb.engine import Engine
-from stagedb.errors import AuthenticateFailure, StageDBError
+from stagedb.errors import BadArguments, StageDBError
 from stagedb.http.auth import HttpAuthenticator
-from stagedb.http.jsonbody import json_response
+from stagedb.http.expect import continue_after
+from stagedb.http.jsonbody import error_body, error_response, json_response
 from stagedb.http.presigned import PresignedHandler
 from stagedb.http.upload import UploadHandler
 from stagedb.presign import PRESIGNED_PREFIX, Presigner
@@ -21,24 +22,27 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-def error_response(error: StageDBError) -> web.Response:
-    """Databend's error body, ``{"error": {"code": ..., "message": ...}}``, with its status."""
-    response = json_response(
-        {"error": {"code": error.code, "message": error.message}}, status=error.http_status
-    )
-    if isinstance(error, AuthenticateFailure):
-        response.headers["WWW-Authenticate"] = 'Basic realm="stagedb"'
-    return response
+INTERNAL_CODE = StageDBError.code
 
 
 @web.middleware
-async def stage_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn engine errors into JSON error responses."""
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every error with Databend's JSON error body."""
     try:
         return await handler(request)
     except StageDBError as error:
         return error_response(error)
+    except web.HTTPException as error:  # aiohttp's own: unknown route, wrong method, ...
+        if error.status < 400:
+            raise
+        code = BadArguments.code if error.status < 500 else INTERNAL_CODE
+        response = error_body(code, error.reason, error.status)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+    except Exception:
+        logger.exception("Unexpected error serving %s %s", request.method, request.path)
+        return error_body(INTERNAL_CODE, "Internal error; see the server log", 500)
 
 
 async def health(_request: web.Request) -> web.Response:
@@ -58,11 +62,15 @@ def build_http_app(
     auth = HttpAuthenticator(users, loopback_only)
     upload = UploadHandler(engine, auth, max_upload_size)
     presigned = PresignedHandler(engine, presigner, max_upload_size)
-    app = web.Application(middlewares=[stage_errors])
+    app = web.Application(middlewares=[json_errors])
     app.router.add_get("/v1/health", health)
-    app.router.add_put("/v1/upload_to_stage", upload)
-    app.router.add_post("/v1/upload_to_stage", upload)
+    for method in ("PUT", "POST"):
+        app.router.add_route(
+            method, "/v1/upload_to_stage", upload, expect_handler=continue_after(upload.check)
+        )
     file_route = PRESIGNED_PREFIX + "/{stage}/{path:.+}"
     app.router.add_get(file_route, presigned.download)  # GET and HEAD
-    app.router.add_put(file_route, presigned.upload)
+    app.router.add_put(
+        file_route, presigned.upload, expect_handler=continue_after(presigned.check_upload)
+    )
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 
 from aiohttp import web
@@ -44,9 +43,11 @@ class HttpAuthenticator:
             raise AuthenticateFailure(f"Unsupported authorization scheme '{scheme}'; use Basic")
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64, not ASCII, or not UTF-8 once decoded
             raise AuthenticateFailure("Malformed Basic credentials") from None
-        user, _, password = decoded.partition(":")
+        user, colon, password = decoded.partition(":")
+        if not colon:
+            raise AuthenticateFailure("Malformed Basic credentials: expected user:password")
         if not self.users.verify_password(user, password):
             raise AuthenticateFailure(f"Wrong user name or password for '{user}'")
         return user

@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from stagedb.engine import Engine, SessionInfo
-from stagedb.errors import BadArguments, PermissionDenied
-from stagedb.http.jsonbody import json_response
-from stagedb.http.upload import CHUNK, limited
+from stagedb.errors import PermissionDenied, RangeNotSatisfiable
+from stagedb.http.body import UploadBudget, raw_chunks
+from stagedb.http.jsonbody import error_response, json_response
 from stagedb.presign import Presigner
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class PresignedFile:
+    """The file a verified presigned URL names, and who it acts for."""
+
+    stage: str
+    path: str
+    session: SessionInfo
+    content_type: str | None
+
+
+def byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
+    """The ``[start, stop)`` a ``Range`` header asks for; None for the whole file.
+
+    A header aiohttp cannot parse (several ranges, other units) is ignored, as
+    RFC 9110 allows; a range outside the file is a 416.
+    """
+    try:
+        wanted = request.http_range
+    except ValueError:
+        return None
+    if wanted.start is None and wanted.stop is None:
+        return None
+    start, stop, _ = wanted.indices(size)
+    if start >= stop:
+        raise RangeNotSatisfiable(f"The range {request.headers.get('Range')} is outside the file")
+    return start, stop
 
 
 class PresignedHandler:
@@ -19,51 +54,59 @@ class PresignedHandler:
         self.presigner = presigner
         self.max_upload_size = max_upload_size
 
-    def _check(self, request: web.Request, method: str) -> tuple[str, str, SessionInfo]:
+    def _verify(self, request: web.Request, method: str) -> PresignedFile:
         stage = request.match_info["stage"]
         path = request.match_info["path"]
         user = self.presigner.verify(method, stage, path, dict(request.query))
-        return stage, path, SessionInfo(user=user)
+        content_type = request.query.get("content_type") or None
+        return PresignedFile(stage, path, SessionInfo(user=user), content_type)
+
+    async def check_upload(self, request: web.Request) -> PresignedFile:
+        """Everything the headers of a presigned PUT decide: signature, type, size, stage."""
+        target = self._verify(request, "PUT")
+        if target.content_type and request.headers.get("Content-Type") != target.content_type:
+            raise PermissionDenied(
+                f"This presigned URL needs the header Content-Type: {target.content_type}"
+            )
+        UploadBudget(self.max_upload_size).check_declared(request)
+        await self.engine.stage_files(target.stage, target.session)  # an unknown stage is a 404
+        return target
 
     async def download(self, request: web.Request) -> web.StreamResponse:
-        """Send the file, or the requested byte range of it."""
-        stage, path, session = self._check(request, "GET")
-        size = await self.engine.file_size(stage, path, session)
+        """Send the file, or the requested byte range of it (GET and HEAD)."""
+        target = self._verify(request, "GET")
+        size = await self.engine.file_size(target.stage, target.path, target.session)
         try:
-            wanted = request.http_range
-        except ValueError:
-            wanted = slice(None, None)
-        start, stop, status = 0, size, 200
-        if wanted.start is not None or wanted.stop is not None:
-            start, stop, _ = wanted.indices(size)
-            if start >= stop:
-                raise web.HTTPRequestRangeNotSatisfiable(
-                    headers={"Content-Range": f"bytes */{size}"}
-                )
-            status = 206
-        response = web.StreamResponse(status=status)
+            selected = byte_range(request, size)
+        except RangeNotSatisfiable as error:
+            refused = error_response(error)
+            refused.headers["Content-Range"] = f"bytes */{size}"
+            return refused
+        start, stop = selected or (0, size)
+        response = web.StreamResponse(status=200 if selected is None else 206)
         response.content_length = stop - start
-        response.content_type = "application/octet-stream"
+        response.content_type = target.content_type or DEFAULT_CONTENT_TYPE
         response.headers["Accept-Ranges"] = "bytes"
-        if status == 206:
+        if selected is not None:
             response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
         await response.prepare(request)
-        if request.method != "HEAD":
-            async for chunk in await self.engine.read_file(stage, path, session, start, stop):
+        if request.method == "HEAD" or start == stop:
+            await response.write_eof()
+            return response
+        chunks = await self.engine.read_file(target.stage, target.path, target.session, start, stop)
+        try:
+            async for chunk in chunks:
                 await response.write(chunk)
-        await response.write_eof()
+            await response.write_eof()
+        except ConnectionResetError:
+            logger.info("Client went away during the download of %s", target.path)
         return response
 
     async def upload(self, request: web.Request) -> web.Response:
         """Store the raw request body as the file (atomically)."""
-        stage, path, session = self._check(request, "PUT")
-        signed_type = request.query.get("content_type")
-        if signed_type and request.headers.get("Content-Type") != signed_type:
-            raise PermissionDenied(
-                f"This presigned URL needs the header Content-Type: {signed_type}"
-            )
-        if request.content_length is not None and request.content_length > self.max_upload_size:
-            raise BadArguments(f"The body is larger than max_upload_size ({self.max_upload_size})")
-        chunks = limited(request.content.iter_chunked(CHUNK), self.max_upload_size, path)
-        size = await self.engine.write_file(stage, path, chunks, session)
-        return json_response({"stage_name": stage, "path": path, "size": size, "state": "SUCCESS"})
+        target = await self.check_upload(request)
+        chunks = UploadBudget(self.max_upload_size).metered(raw_chunks(request), target.path)
+        size = await self.engine.write_file(target.stage, target.path, chunks, target.session)
+        return json_response(
+            {"stage_name": target.stage, "path": target.path, "size": size, "state": "SUCCESS"}
+        )
