@@ -4,22 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import click
 
 from stagedb import __version__
-from stagedb.config import Config, load_config_file
+from stagedb.config import (
+    Config,
+    load_config_file,
+    storage_options_from_env,
+    storage_options_from_flags,
+)
 from stagedb.errors import StageDBError
+
+_FILE_STORAGE_OPTIONS = "stagedb.file_storage_options"
+"""Where ``_load_config`` leaves the file's ``[storage_options]`` (not a flag default)."""
 
 
 def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value:
         try:
-            ctx.default_map = {**(ctx.default_map or {}), **load_config_file(value)}
+            values = load_config_file(value)
         except StageDBError as error:
             raise click.BadParameter(error.message) from None
+        ctx.meta[_FILE_STORAGE_OPTIONS] = values.pop("storage_options", {})
+        ctx.default_map = {**(ctx.default_map or {}), **values}
     return value
+
+
+def _storage_options(
+    ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, str]:
+    """The config file's table, then STAGEDB_STORAGE_OPTIONS, then the flags, key by key."""
+    try:
+        return {
+            **ctx.meta.get(_FILE_STORAGE_OPTIONS, {}),
+            **storage_options_from_env(os.environ.get("STAGEDB_STORAGE_OPTIONS") or "{}"),
+            **storage_options_from_flags(value),
+        }
+    except StageDBError as error:
+        raise click.BadParameter(error.message) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,6 +119,16 @@ def main() -> None:
     envvar="STAGEDB_PUBLIC_URL",
     default=Config.public_url,
     help="Base URL of the HTTP port in presigned URLs (default: http://HOST:PORT).",
+)
+@click.option(
+    "--storage-option",
+    "storage_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_storage_options,
+    help="Option of the data location's storage, repeatable: for s3:// endpoint_url, region, "
+    "key (access_key_id), secret (secret_access_key), token (session_token), ... "
+    "Also STAGEDB_STORAGE_OPTIONS (a JSON object) and [storage_options] in the config file.",
 )
 def serve(**options: Any) -> None:
     """Run the server until SIGINT or SIGTERM."""

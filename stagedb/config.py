@@ -1,15 +1,20 @@
 """Server configuration: defaults, a TOML file, ``STAGEDB_*`` variables and flags.
 
 Precedence, lowest first: built-in defaults, the ``--config`` TOML file,
-environment variables, command-line flags.
+environment variables, command-line flags.  Storage options (a table
+``[storage_options]``, ``STAGEDB_STORAGE_OPTIONS`` as a JSON object, repeated
+``--storage-option KEY=VALUE``) merge key by key in the same order.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from stagedb.errors import InvalidConfig
 
@@ -26,15 +31,89 @@ class Config:
     log_level: str = "INFO"
     max_upload_size: int = 10 * 1024**3
     public_url: str = ""
+    storage_options: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """The settings, with secrets hidden, for logs and start-up messages."""
         shown: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["root_password"] = "(set)" if self.root_password else "(empty)"
+        shown["data"] = without_userinfo(self.data)
+        shown["storage_options"] = {
+            key: "(set)" if is_secret_option(key) else value
+            for key, value in sorted(self.storage_options.items())
+        }
         return shown
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret setting's value (over 3 characters) replaced by ``***``."""
+        secrets = [v for k, v in self.storage_options.items() if is_secret_option(k)]
+        for value in sorted([*secrets, self.root_password], key=len, reverse=True):
+            if len(value) > 3:
+                text = text.replace(value, "***")
+        return text
+
+    def data_description(self) -> str:
+        """The data location for the start-up banner: no credentials, ever."""
+        shown = self.describe()
+        options = ", ".join(f"{k}={v}" for k, v in shown["storage_options"].items())
+        return f"{shown['data']} ({options})" if options else str(shown["data"])
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(Config))
+
+
+_SECRET_NAME = re.compile(r"key|secret|token|password|credential|sas", re.IGNORECASE)
+
+
+def is_secret_option(name: str) -> bool:
+    """Whether a storage option's value must never be shown (credentials and the like)."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without any ``user:password@`` part."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def storage_options_from(value: Any, source: str) -> dict[str, str]:
+    """Storage options from a TOML table or a JSON object: string keys, scalar values."""
+    if not isinstance(value, dict):
+        raise InvalidConfig(f"storage_options in {source} must map option names to values")
+    options: dict[str, str] = {}
+    for key, item in value.items():
+        if isinstance(item, bool):
+            options[str(key)] = "true" if item else "false"
+        elif isinstance(item, (str, int, float)):
+            options[str(key)] = str(item)
+        else:
+            raise InvalidConfig(f"Storage option {key} in {source} must be a string")
+    return options
+
+
+def storage_options_from_env(text: str) -> dict[str, str]:
+    """``STAGEDB_STORAGE_OPTIONS``: a JSON object, e.g. ``{"endpoint_url": "http://..."}``."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise InvalidConfig(f"STAGEDB_STORAGE_OPTIONS is not a JSON object: {error}") from None
+    return storage_options_from(value, "STAGEDB_STORAGE_OPTIONS")
+
+
+def storage_options_from_flags(values: tuple[str, ...]) -> dict[str, str]:
+    """Repeated ``--storage-option KEY=VALUE`` flags (a later flag wins)."""
+    options: dict[str, str] = {}
+    for item in values:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise InvalidConfig(f"--storage-option takes KEY=VALUE, not '{item}'")
+        options[key.strip()] = value
+    return options
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -52,4 +131,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise InvalidConfig(
             f"Unknown key(s) {', '.join(unknown)} in {path}; accepted: {', '.join(CONFIG_KEYS)}"
         )
+    if "storage_options" in values:
+        values["storage_options"] = storage_options_from(values["storage_options"], str(path))
     return values

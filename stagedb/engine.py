@@ -23,7 +23,7 @@ from stagedb.errors import (
     SyntaxException,
     UnknownStage,
 )
-from stagedb.presign import MAX_EXPIRE_SECONDS, Presigner
+from stagedb.presign import MAX_EXPIRE_SECONDS, PresignedUrl, Presigner
 from stagedb.results import Column, ColumnType, Done, Result, Rows, format_timestamp
 from stagedb.sql.nodes import (
     CreateStage,
@@ -45,8 +45,14 @@ from stagedb.stages import (
     stage_row,
     user_stage_record,
 )
+from stagedb.storage.external import (
+    canonical_connection,
+    check_location,
+    external_filesystem,
+    normalize_external_url,
+)
 from stagedb.storage.files import StageFiles
-from stagedb.storage.filesystems import DataRoot, external_filesystem, normalize_external_url
+from stagedb.storage.filesystems import DataRoot
 from stagedb.storage.paths import (
     check_file_path,
     check_relative_path,
@@ -191,17 +197,16 @@ class Engine:
             name=name,
             stage_type=StageType.EXTERNAL,
             url=url,
-            connection={k.lower(): v for k, v in connection.items()},
+            connection=canonical_connection(url, connection),
             file_format=file_format,
             comment=comment,
             creator=session.user,
         )
 
     async def _check_location(self, record: StageRecord) -> None:
+        assert record.url is not None
         files = self.files_of(record)
-        exists = await asyncio.to_thread(files.fs.isdir, "")
-        if not exists:
-            raise StorageOther(f"The stage location {record.url} is not an existing directory")
+        await asyncio.to_thread(check_location, files.fs, record.url, record.connection)
 
     async def _drop_stage(self, statement: DropStage, _session: SessionInfo) -> Result:
         name = check_stage_name(statement.this.name, "dropped")
@@ -252,20 +257,24 @@ class Engine:
     async def _presign(self, statement: Presign, session: SessionInfo) -> Result:
         location: StageLocation = statement.this
         path = check_file_path(location.path)
-        await self.stage_files(location.stage, session)  # the stage must exist
         expire_node = statement.args.get("expire")
         expire = int(expire_node.name) if expire_node is not None else DEFAULT_PRESIGN_SECONDS
         if not 1 <= expire <= MAX_EXPIRE_SECONDS:
             raise BadArguments(f"EXPIRE must be between 1 and {MAX_EXPIRE_SECONDS} seconds")
         content_type_node = statement.args.get("content_type")
-        signed = self.presigner.sign(
-            "PUT" if statement.args.get("upload") else "GET",
-            location.stage,
-            path,
-            session.user,
-            expire,
-            content_type_node.name if content_type_node is not None else None,
-        )
+        content_type = content_type_node.name if content_type_node is not None else None
+        upload = bool(statement.args.get("upload"))
+        files = await self.stage_files(location.stage, session)
+        native = await files.presigned_url(path, upload, expire, content_type)
+        method = "PUT" if upload else "GET"
+        if native is not None:
+            signed = PresignedUrl(
+                method, {"Content-Type": content_type} if content_type and upload else {}, native
+            )
+        else:
+            signed = self.presigner.sign(
+                method, location.stage, path, session.user, expire, content_type
+            )
         headers = json.dumps(signed.headers, sort_keys=True)
         return Rows(PRESIGN_COLUMNS, [(signed.method, headers, signed.url)])
 

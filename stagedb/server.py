@@ -11,7 +11,7 @@ from aiohttp import web
 from stagedb import __version__
 from stagedb.config import Config
 from stagedb.engine import Engine
-from stagedb.errors import InvalidConfig
+from stagedb.errors import BadArguments, InvalidConfig
 from stagedb.http import build_http_app
 from stagedb.http.auth import is_loopback
 from stagedb.mysql import build_mysql_server
@@ -23,12 +23,21 @@ from stagedb.users import Users
 logger = logging.getLogger(__name__)
 
 
+async def _open_data_root(config: Config) -> DataRoot:
+    """The data root, or InvalidConfig with the reason (credentials redacted)."""
+    shown = config.describe()["data"]
+    try:
+        return await asyncio.to_thread(DataRoot, config.data, config.storage_options)
+    except BadArguments as error:
+        reason = error.message
+    except (ValueError, ImportError, OSError) as error:
+        reason = str(error) or type(error).__name__
+    raise InvalidConfig(f"Cannot open the data location '{shown}': {config.redact(reason)}")
+
+
 async def run(config: Config) -> None:
     """Serve until SIGINT/SIGTERM; then close every connection and return."""
-    try:
-        root = await asyncio.to_thread(DataRoot, config.data)
-    except (ValueError, ImportError, OSError) as error:
-        raise InvalidConfig(f"Cannot open the data location '{config.data}': {error}") from None
+    root = await _open_data_root(config)
     presigner = Presigner(await asyncio.to_thread(load_or_create_key, root), config.public_url)
     engine = Engine(root, presigner)
     users = Users(root_password=config.root_password)
@@ -65,7 +74,7 @@ async def run(config: Config) -> None:
     print(f"stagedb {__version__}", flush=True)
     print(f"MySQL protocol: {mysql_address[0]}:{mysql_address[1]}", flush=True)
     print(f"HTTP: {http_address[0]}:{http_address[1]}", flush=True)
-    print(f"Data: {root.url}", flush=True)
+    print(f"Data: {config.data_description()}", flush=True)
 
     try:
         await stop.wait()

@@ -24,7 +24,7 @@ FILE_FORMAT_KEYS = (
 )  # fmt: skip
 DEFAULT_FILE_FORMAT = {"type": "PARQUET"}
 
-SECRET_KEYS = frozenset(
+SECRET_KEYS = frozenset(  # CONNECTION keys are stored with Databend's aliases resolved
     {"access_key_id", "secret_access_key", "session_token", "account_key", "credential",
      "external_id", "sas_token"}
 )  # fmt: skip

@@ -12,7 +12,11 @@ from stagedb.stages import (
     mask_secret,
     masked_connection,
 )
-from stagedb.storage.filesystems import normalize_external_url
+from stagedb.storage.external import (
+    canonical_connection,
+    external_filesystem,
+    normalize_external_url,
+)
 from stagedb.storage.paths import check_file_path, check_relative_path
 
 
@@ -87,6 +91,10 @@ def test_file_format_options() -> None:
         ("FS:///data//x/", "fs:///data/x/"),
         ("file:///data/x", "file:///data/x/"),
         ("fs:///", "fs:///"),
+        ("s3://bucket", "s3://bucket/"),
+        ("s3://bucket/a//b", "s3://bucket/a/b/"),
+        ("S3://bucket/prefix/", "s3://bucket/prefix/"),
+        ("gs://b/p", "gs://b/p/"),
     ],
 )
 def test_local_urls_are_normalized(url: str, canonical: str) -> None:
@@ -100,13 +108,35 @@ def test_local_urls_are_normalized(url: str, canonical: str) -> None:
         ("file://x", BadArguments),
         ("fs://host/x/", BadArguments),
         ("fs:///a/../b/", BadArguments),
-        ("s3://bucket/", StorageUnsupported),
+        ("s3:///prefix/", BadArguments),
+        ("hdfs://host/x/", StorageUnsupported),
         ("ftp://host/x/", StorageUnsupported),
     ],
 )
 def test_bad_urls(url: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         normalize_external_url(url)
+
+
+def test_connection_keys_resolve_databend_aliases() -> None:
+    options = {"AWS_KEY_ID": "a", "aws_secret_key": "b", "Endpoint_URL": "c", "aws_token": "d"}
+    assert canonical_connection("s3://b/", options) == {
+        "access_key_id": "a", "secret_access_key": "b", "endpoint_url": "c", "session_token": "d",
+    }  # fmt: skip
+    unknown = r"Unknown CONNECTION option\(s\) COLOUR for s3:// stages"
+    with pytest.raises(BadArguments, match=unknown):
+        canonical_connection("s3://b/", {"colour": "red"})
+    with pytest.raises(BadArguments, match="accepted: none"):
+        canonical_connection("fs:///x/", {"region": "x"})
+
+
+def test_missing_extras_are_named() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed")
+    with pytest.raises(StorageUnsupported, match=r"install stagedb\[gcs\]"):
+        external_filesystem("gs://bucket/p/", {})
 
 
 @pytest.mark.parametrize("path", ["../x", "a/../../b", "/etc/passwd", "a\\b", "a\x00b"])

@@ -164,7 +164,8 @@ def test_file_url_is_accepted(server: ServerProcess, external_dir: Path) -> None
         ("/tmp/", 1210, "fs:///abs/path/"),
         ("file://relative/path/", 1210, "absolute directory"),
         ("fs:///tmp/../etc/", 1210, "'..'"),
-        ("s3://bucket/prefix/", 1235, "StorageUnsupported. Code: 3902"),
+        ("ftp://host/prefix/", 1235, "StorageUnsupported. Code: 3902"),
+        ("s3:///no-bucket/", 1210, "has no bucket"),
         ("fs:///no/such/directory/here/", 1105, "StorageOther. Code: 4000"),
     ],
 )

@@ -8,20 +8,29 @@ Two primitives, chosen per filesystem:
 * ``replace``: write a whole file over whatever is there, atomically.
 
 On the local disk both are built from a complete temporary file plus
-``os.link`` (fails if the target exists) or ``os.replace``.  Other
-filesystems use fsspec's ``pipe_file(mode="create")``, which object stores
-implement as a conditional write.
+``os.link`` (fails if the target exists) or ``os.replace``.  On S3 both are
+conditional ``PutObject`` calls: ``If-None-Match: *`` to create, and for a
+replace a compare-and-swap on the ETag just read (``If-Match``), retried
+while other writers get in between -- so a write is never silently lost to
+a concurrent one, across any number of processes.  Other filesystems use
+fsspec's ``pipe_file(mode="create")``.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import time
 import uuid
 
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
+from stagedb.storage import s3
 from stagedb.storage.paths import TEMP_MARKER
+
+S3_ATTEMPTS = 12
+"""Conditional writes tried on S3 before giving up on a key other writers keep changing."""
 
 
 def _local_temp(fs: LocalFileSystem, path: str, data: bytes) -> str:
@@ -45,6 +54,9 @@ def create_exclusive(fs: AbstractFileSystem, path: str, data: bytes) -> None:
         finally:
             os.unlink(temp)
         return
+    if s3.is_s3(fs):
+        _s3_commit(fs, path, data, exclusive=True)
+        return
     fs.makedirs(path.rpartition("/")[0], exist_ok=True)
     fs.pipe_file(path, data, mode="create")
 
@@ -60,5 +72,26 @@ def replace(fs: AbstractFileSystem, path: str, data: bytes) -> None:
             os.unlink(temp)
             raise
         return
+    if s3.is_s3(fs):
+        _s3_commit(fs, path, data, exclusive=False)
+        return
     fs.makedirs(path.rpartition("/")[0], exist_ok=True)
     fs.pipe_file(path, data)
+
+
+def _s3_commit(fs: AbstractFileSystem, path: str, data: bytes, *, exclusive: bool) -> None:
+    """Conditional writes on S3, retried (with jittered backoff) when another writer won.
+
+    ``exclusive``: create only (FileExistsError if there is an object);
+    otherwise a compare-and-swap on the ETag read just before writing.
+    """
+    for attempt in range(S3_ATTEMPTS):
+        if exclusive:
+            if s3.conditional_put(fs, path, data, None):
+                return
+            if s3.etag(fs, path) is not None:
+                raise FileExistsError(path)
+        elif s3.conditional_put(fs, path, data, s3.etag(fs, path)):
+            return
+        time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+    raise OSError(f"'{path}' kept changing under {S3_ATTEMPTS} attempts to write it; try again")

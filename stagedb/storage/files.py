@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
 
 from stagedb.storage.listing import FileEntry, walk_sorted
 from stagedb.storage.paths import TEMP_MARKER, check_relative_path, is_temporary
@@ -25,6 +27,9 @@ BATCH_SIZE = 2000
 
 REMOVE_BATCH_SIZE = 1000
 """Files deleted per storage call."""
+
+PART_SIZE = 8 * 1024 * 1024
+"""Bytes per part of a multipart upload to an object store (S3's minimum is 5 MiB)."""
 
 READ_CHUNK = 1024 * 1024
 """Bytes read from storage per call when streaming a file out."""
@@ -97,6 +102,11 @@ class StageFiles:
     async def _remove_chunk(
         self, names: list[str], removed: list[str], failures: list[RemoveFailure]
     ) -> None:
+        bulk = getattr(self.fs.fs, "call_s3", None)
+        if bulk is not None:
+            await asyncio.to_thread(self._delete_objects, bulk, names, removed, failures)
+            return
+
         def delete() -> None:
             for name in names:
                 try:
@@ -109,6 +119,26 @@ class StageFiles:
                     removed.append(name)
 
         await asyncio.to_thread(delete)
+
+    def _delete_objects(
+        self, call_s3: Any, names: list[str], removed: list[str], failures: list[RemoveFailure]
+    ) -> None:
+        """One DeleteObjects request (up to 1,000 keys) with per-key results."""
+        bucket, _, root = self.fs.path.partition("/")
+        keys = {f"{root}/{name}".lstrip("/"): name for name in names}
+        answer = call_s3(
+            "delete_objects",
+            Bucket=bucket,
+            Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+        )
+        failed = {error["Key"]: error for error in answer.get("Errors", [])}
+        for key, name in keys.items():
+            if key in failed:
+                error = failed[key]
+                failures.append(RemoveFailure(name, f"{error.get('Code')}: {error.get('Message')}"))
+            else:
+                removed.append(name)
+        self.fs.fs.invalidate_cache()
 
     async def purge(self) -> None:
         """Delete every file of the stage (DROP of an internal stage)."""
@@ -149,14 +179,23 @@ class StageFiles:
 
     # -- writing ----------------------------------------------------------------
 
+    @property
+    def is_object_store(self) -> bool:
+        """Whether the stage lives in an object store (S3, GCS, Azure), not on a disk."""
+        return not isinstance(self.fs.fs, (LocalFileSystem, MemoryFileSystem))
+
     async def write(self, path: str, chunks: AsyncIterator[bytes]) -> int:
         """Write a file atomically: it becomes visible only once complete.
 
-        The bytes go to a temporary sibling that is renamed over ``path`` at the
-        end; on any failure (including cancellation) the temporary is deleted.
-        Returns the number of bytes written.
+        On a disk the bytes go to a temporary sibling that is renamed over
+        ``path`` at the end.  In an object store they stream into a multipart
+        upload of ``path`` itself, which the store makes visible only when it
+        completes.  On any failure (including cancellation) the temporary file
+        is deleted, or the multipart upload aborted.  Returns the size written.
         """
         check_relative_path(path, "file name")
+        if self.is_object_store:
+            return await self._write_in_place(path, chunks)
         directory, _, basename = path.rpartition("/")
         temp = f"{directory}/{TEMP_MARKER}{uuid.uuid4().hex}-{basename}".lstrip("/")
         await asyncio.to_thread(self.fs.makedirs, directory, exist_ok=True)
@@ -172,6 +211,36 @@ class StageFiles:
             await asyncio.shield(asyncio.to_thread(self._discard, handle, temp))
             raise
         return size
+
+    async def _write_in_place(self, path: str, chunks: AsyncIterator[bytes]) -> int:
+        handle = await asyncio.to_thread(self.fs.open, path, "wb", block_size=PART_SIZE)
+        size = 0
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(handle.write, chunk)
+                size += len(chunk)
+            await asyncio.to_thread(handle.close)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(handle.discard))
+            raise
+        return size
+
+    async def presigned_url(
+        self, path: str, upload: bool, expire_seconds: int, content_type: str | None
+    ) -> str | None:
+        """The object store's own presigned URL for ``path``; None if it has none."""
+        sign = getattr(self.fs.fs, "url", None)
+        if not self.is_object_store or sign is None:
+            return None
+        params: dict[str, Any] = {"ContentType": content_type} if content_type and upload else {}
+        url: str = await asyncio.to_thread(
+            sign,
+            self.fs._join(path),
+            expires=expire_seconds,
+            client_method="put_object" if upload else "get_object",
+            **params,
+        )
+        return url
 
     def _discard(self, handle: Any, temp: str) -> None:
         try:

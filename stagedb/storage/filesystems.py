@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import posixpath
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import fsspec
 from fsspec import AbstractFileSystem
 from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from stagedb.errors import BadArguments, StorageUnsupported
+from stagedb.errors import BadArguments
+from stagedb.storage.s3 import check_bucket, is_s3, s3fs_options
 
 
 class DatabendLocalFileSystem(LocalFileSystem):
@@ -28,59 +28,41 @@ class DatabendLocalFileSystem(LocalFileSystem):
 
 fsspec.register_implementation("fs", DatabendLocalFileSystem, clobber=True)
 
-LOCAL_SCHEMES = ("fs", "file")
-"""URL schemes that name a directory on the server's own disk."""
 
-
-def normalize_external_url(url: str) -> tuple[str, str]:
-    """Check an external stage URL; return ``(scheme, canonical url)``.
-
-    A URL without a trailing slash names the same directory as with one.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if not scheme:
-        raise BadArguments(
-            f"The stage URL '{url}' has no scheme; a directory on this server is written "
-            f"'fs:///abs/path/'"
-        )
-    if scheme not in LOCAL_SCHEMES:
-        raise StorageUnsupported(
-            f"URL scheme '{scheme}://' is not supported; supported schemes: "
-            + ", ".join(f"{s}://" for s in LOCAL_SCHEMES)
-        )
-    if parts.netloc or not parts.path.startswith("/"):
-        raise BadArguments(
-            f"The stage URL '{url}' must name an absolute directory, such as 'fs:///data/files/'"
-        )
-    if ".." in parts.path.split("/"):
-        raise BadArguments(f"The stage URL '{url}' must not contain a '..' component")
-    path = posixpath.normpath(parts.path)
-    return scheme, f"{scheme}://{path.rstrip('/')}/"
-
-
-def external_filesystem(url: str, connection: dict[str, str]) -> DirFileSystem:
-    """A filesystem rooted at an external stage's URL (already normalized)."""
-    scheme, canonical = normalize_external_url(url)
-    if connection:
-        raise BadArguments(
-            f"Unknown CONNECTION option(s) {', '.join(sorted(k.upper() for k in connection))} "
-            f"for {scheme}:// "
-            f"stages; accepted: none"
-        )
-    path = urlsplit(canonical).path.rstrip("/") or "/"
-    return DirFileSystem(path=path, fs=LocalFileSystem())
+_WITHOUT_OPTIONS = ("", "file", "fs", "local", "memory")
+"""Data root schemes that take no storage options."""
 
 
 class DataRoot:
     """The ``--data`` location: the catalog and the internal and user stages."""
 
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
-        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    def __init__(self, url: str, storage_options: Mapping[str, str] | None = None) -> None:
+        """Open ``url`` with the user's ``storage_options`` (``--storage-option``).
+
+        On S3 the options go through ``s3fs_options`` and the bucket must
+        exist and be listable (it is never created: a typo must not make a
+        new bucket); other remote schemes get the options as fsspec's own.
+        Raises BadArguments for bad options, OSError when storage refuses.
+        """
+        options = dict(storage_options or {})
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme in ("s3", "s3a"):
+            kwargs: dict[str, Any] = s3fs_options(options)
+        elif options and scheme in _WITHOUT_OPTIONS:
+            raise BadArguments(
+                f"Storage options are only used with a data location on object storage "
+                f"(such as s3://bucket/prefix), not with '{url}'"
+            )
+        else:
+            kwargs = options
+        fs, path = fsspec.core.url_to_fs(url, **kwargs)
         self.url = url
         self.fs: AbstractFileSystem = fs
         self.path: str = path.rstrip("/")
-        self.fs.makedirs(self.path, exist_ok=True)
+        if is_s3(fs):
+            check_bucket(kwargs, self.path)
+        else:
+            self.fs.makedirs(self.path, exist_ok=True)
 
     def subdir(self, relative: str) -> DirFileSystem:
         """A filesystem rooted at ``relative`` below the data root."""

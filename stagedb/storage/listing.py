@@ -81,8 +81,11 @@ def _walk_fsspec(fs: AbstractFileSystem, directory: str, prefix: str) -> Iterato
         return
     keyed: list[tuple[str, dict[str, Any]]] = []
     for info in infos:
-        name = info["name"].strip("/")
+        raw_name: str = info["name"]
+        name = raw_name.strip("/")
         kind = info.get("type")
+        if kind == "file" and raw_name.endswith("/"):
+            continue  # an object store's "folder" marker, not a file
         if kind == "directory":
             if _wanted_dir(name + "/", prefix):
                 keyed.append((name + "/", info))
