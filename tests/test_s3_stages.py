@@ -174,7 +174,7 @@ def test_failed_upload_leaves_no_multipart_upload_open(
     body_size = 20 * 1024 * 1024  # beyond one 8 MiB part: a multipart upload starts
     boundary = "XyZ"
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"big.bin\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="big.bin"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     request = (
@@ -216,3 +216,18 @@ def test_drop_never_deletes_external_objects(
     s3.put_object(Bucket="databend", Key="kept.csv", Body=b"1")
     s3_server.query("DROP STAGE my_external_stage")
     assert s3.list_objects_v2(Bucket="databend")["KeyCount"] == 1
+
+
+def test_secrets_stay_out_of_a_debug_log(data_dir: Path, moto_endpoint: str, s3: Any) -> None:
+    server = start_server(str(data_dir), "--log-level", "DEBUG")
+    try:
+        create_seed_000_stage(server, moto_endpoint)
+        server.query("LIST @my_external_stage")
+        with pytest.raises(pymysql.MySQLError):
+            server.query(f"CREATE STAGE my_external_stage URL = 's3://databend/' "
+                         f"CONNECTION = (SECRET_ACCESS_KEY = '{SECRET}')")  # fmt: skip
+    finally:
+        server.stop()
+    log = "".join(server.output)
+    assert " DEBUG " in log  # the log really was at DEBUG level
+    assert SECRET not in log

@@ -26,9 +26,12 @@ logger = logging.getLogger(__name__)
 
 class _UserErrorFilter(logging.Filter):
     """mysql-mimic logs every error a client caused (1064, 1051, ...) at ERROR level;
-    those are answers, not server faults: keep them at DEBUG."""
+    those are answers, not server faults: keep them at DEBUG.  It also logs every
+    statement's text at DEBUG, which may hold CONNECTION secrets: drop that."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Received query: %s":
+            return False
         if isinstance(record.msg, MysqlError):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
