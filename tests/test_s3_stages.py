@@ -4,43 +4,40 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import urllib.request
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pymysql
 import pytest
 from conftest import ServerProcess, start_server
-from moto.server import ThreadedMotoServer
+from s3fixtures import MotoS3
 
 SECRET = "CHANGEME123"
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
+def moto_server() -> Iterator[MotoS3]:
     """A moto S3 server on a free local port, for this module."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = MotoS3()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server
     finally:
         server.stop()
 
 
 @pytest.fixture
-def s3(moto_endpoint: str) -> Any:
+def moto_endpoint(moto_server: MotoS3) -> str:
+    """The endpoint URL of the module's moto server."""
+    return moto_server.endpoint
+
+
+@pytest.fixture
+def s3(moto_server: MotoS3) -> Any:
     """A boto3 client on a freshly reset moto, with buckets ``databend`` and ``testbucket``."""
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request).close()
-    client = boto3.client(
-        "s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-        aws_access_key_id="ROOTUSER", aws_secret_access_key=SECRET,
-    )  # fmt: skip
+    moto_server.reset()
+    client = moto_server.client()
     for bucket in ("databend", "testbucket"):
         client.create_bucket(Bucket=bucket)
     return client
@@ -187,8 +184,6 @@ def test_failed_upload_leaves_no_multipart_upload_open(
         chunk = b"z" * (1024 * 1024)
         for _ in range(18):  # 18 MiB of the body, then hang up
             sock.sendall(chunk)
-    import time
-
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if not s3.list_multipart_uploads(Bucket="databend").get("Uploads"):

@@ -41,11 +41,6 @@ _TARGETS: dict[str, str] = {
 ACCEPTED_OPTIONS = tuple(_TARGETS)
 """The option names ``s3fs_options`` accepts, Databend's and s3fs's."""
 
-SECRET_OPTIONS = frozenset(
-    name for name, target in _TARGETS.items() if target in {"key", "secret", "token"}
-)
-"""Options whose values are credentials: never shown, never logged."""
-
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True,
              "false": False, "0": False, "no": False, "off": False}  # fmt: skip
 
