@@ -132,8 +132,10 @@ def main() -> None:
 )
 def serve(**options: Any) -> None:
     """Run the server until SIGINT or SIGTERM."""
+    from stagedb.memory import limit_malloc_arenas
     from stagedb.server import run
 
+    limit_malloc_arenas()
     config = Config(**options)
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -28,7 +28,7 @@ BATCH_SIZE = 2000
 REMOVE_BATCH_SIZE = 1000
 """Files deleted per storage call."""
 
-PART_SIZE = 8 * 1024 * 1024
+PART_SIZE = 5 * 1024 * 1024
 """Bytes per part of a multipart upload to an object store (S3's minimum is 5 MiB)."""
 
 READ_CHUNK = 1024 * 1024

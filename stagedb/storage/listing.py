@@ -71,7 +71,27 @@ def walk_sorted(fs: AbstractFileSystem, prefix: str) -> Iterator[FileEntry]:
     if isinstance(fs, DirFileSystem) and isinstance(fs.fs, LocalFileSystem):
         root = fs.path.rstrip("/")
         return _walk_local(root, base, prefix, len(root) + 1)
+    if isinstance(fs, DirFileSystem) and hasattr(fs.fs, "call_s3"):
+        return _walk_s3(fs, prefix)
     return _walk_fsspec(fs, base, prefix)
+
+
+def _walk_s3(fs: DirFileSystem, prefix: str) -> Iterator[FileEntry]:
+    """S3 lists keys in UTF-8 byte order, which is name order: page through one flat
+    ListObjectsV2 (1,000 keys a request), no sorting, one page in memory at a time."""
+    bucket, _, root = fs.path.rstrip("/").partition("/")
+    root_key = f"{root}/" if root else ""
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": root_key + prefix}
+    while True:
+        page = fs.fs.call_s3("list_objects_v2", **request)
+        for item in page.get("Contents", []):
+            name = item["Key"][len(root_key) :]
+            if name.endswith("/") or is_temporary(name):
+                continue  # "folder" markers and stagedb's own in-progress files
+            yield FileEntry(name, int(item["Size"]), item.get("ETag"), _modified_ns(item))
+        if not page.get("IsTruncated"):
+            return
+        request["ContinuationToken"] = page["NextContinuationToken"]
 
 
 def _walk_fsspec(fs: AbstractFileSystem, directory: str, prefix: str) -> Iterator[FileEntry]:
