@@ -8,15 +8,17 @@ Helpers:
 
 * :func:`free_port` -- pick a free TCP port on 127.0.0.1 by binding port 0.
 * :func:`wait_for_port` -- poll a TCP port until it accepts a connection.
-* :class:`StagedbServer` -- start / stop ``stagedb serve`` and find the real
-  server process (``uv run`` puts a wrapper process in front of it).
+* :class:`StagedbServer` -- start / stop ``stagedb serve``, learn its addresses
+  from the start-up banner (:func:`parse_banner`) and find the real server
+  process (``uv run`` puts a wrapper process in front of it).
 * :class:`MariaDBServer` -- initialise a throwaway MariaDB datadir, start
   ``mariadbd`` on a private port and shut it down again.
 * :class:`RssSampler` -- sample a process's RSS every few milliseconds in a
   background thread, plus :func:`read_vmhwm` for the kernel's own high-water mark.
 * :func:`connect` -- a pymysql connection with bounded timeouts.
-* :func:`machine_busy`, :class:`OtherLoad` -- how busy the machine is before a
-  run, and how much CPU other processes used during it (2 cores: it matters).
+* :func:`machine_busy`, :func:`wait_until_idle`, :class:`OtherLoad` -- how busy
+  the machine is before a run (or between measurements), and how much CPU other
+  processes used during it (2 cores: it matters).
 * :func:`stop_process`, :func:`kill_group`, :func:`exit_cleanly_on_sigterm` --
   cleanup of the process groups a script started, also on SIGTERM.
 * :func:`fmt_seconds`, :func:`fmt_mib`, :func:`fmt_ratio`, :func:`verdict` --
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -101,6 +104,15 @@ def wait_for_port(
     )
 
 
+def _accepts(port: int) -> bool:
+    """Whether ``127.0.0.1:port`` accepts a TCP connection right now."""
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def _log_tail(log_path: Path | None, lines: int = 20) -> str:
     if log_path is None or not log_path.exists():
         return ""
@@ -154,7 +166,15 @@ def listening_process(root_pid: int, port: int) -> psutil.Process:
 # stagedb
 # --------------------------------------------------------------------------- #
 def stagedb_command() -> list[str]:
-    """The command that runs the stagedb CLI, avoiding the ``uv run`` wrapper if possible."""
+    """The command that runs the stagedb CLI, avoiding the ``uv run`` wrapper if possible.
+
+    ``STAGEDB_BENCH_SERVER`` (a shell-quoted command line) overrides it, e.g. to
+    measure an experimental build: ``STAGEDB_BENCH_SERVER='.venv/bin/python
+    /tmp/patched.py'``; ``serve --host ...`` is appended as usual.
+    """
+    override = os.environ.get("STAGEDB_BENCH_SERVER", "").strip()
+    if override:
+        return shlex.split(override)
     venv_exe = REPO_ROOT / ".venv" / "bin" / "stagedb"
     if venv_exe.exists():
         return [str(venv_exe)]
@@ -186,19 +206,60 @@ def stagedb_revision() -> str:
     return rev + ("-dirty" if dirty else "")
 
 
+BANNER_KEYS = ("MySQL protocol", "HTTP", "Data")
+"""Lines ``stagedb serve`` prints once both listeners are up (in this order)."""
+
+
+def parse_banner(text: str) -> dict[str, str]:
+    """The ``Key: value`` lines of stagedb's start-up banner found in ``text``.
+
+    ``stagedb serve`` prints ``MySQL protocol: host:port``, ``HTTP: host:port``
+    and ``Data: <url>`` after binding both ports; log lines around them are
+    ignored.  The first occurrence of each key wins.
+    """
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key in BANNER_KEYS and key not in found:
+            found[key] = value.strip()
+    return found
+
+
+def banner_port(address: str) -> int:
+    """The port of a banner address such as ``127.0.0.1:3307`` or ``[::1]:3307``."""
+    return int(address.rpartition(":")[2])
+
+
 class StagedbServer:
     """``stagedb serve`` on private ports with a private data directory.
+
+    Ports: ``None`` (the default) picks a free port here and passes it on; ``0``
+    lets the server choose.  Either way the actual ports are read back from the
+    start-up banner (``MySQL protocol:`` and ``HTTP:`` lines), which also tells
+    that *both* listeners are up (the MySQL port opens first).
 
     Use as a context manager; the server is SIGTERMed (then SIGKILLed) on exit.
     """
 
-    def __init__(self, workdir: Path, startup_timeout: float = 30.0) -> None:
-        self.workdir = workdir
-        self.data_dir = workdir / "stagedb-data"
-        self.log_path = workdir / "stagedb.log"
+    def __init__(
+        self,
+        workdir: Path,
+        startup_timeout: float = 30.0,
+        *,
+        mysql_port: int | None = None,
+        http_port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.workdir = workdir.resolve()  # the server's cwd: relative paths would move
+        self.data_dir = self.workdir / "stagedb-data"
+        self.log_path = self.workdir / "stagedb.log"
         self.startup_timeout = startup_timeout
+        self.requested_mysql_port = mysql_port
+        self.requested_http_port = http_port
+        self.extra_args = extra_args
         self.mysql_port = 0
         self.http_port = 0
+        self.banner: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.server: psutil.Process | None = None
         self._log: IO[bytes] | None = None
@@ -209,23 +270,31 @@ class StagedbServer:
         assert self.server is not None, "server not started"
         return self.server.pid
 
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP side port, e.g. ``http://127.0.0.1:8000``."""
+        return f"http://{HOST}:{self.http_port}"
+
     def start(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.mysql_port = free_port()
-        self.http_port = free_port()
-        while self.http_port == self.mysql_port:
-            self.http_port = free_port()
+        mysql_port = self.requested_mysql_port
+        http_port = self.requested_http_port
+        if mysql_port is None:
+            mysql_port = free_port()
+        while http_port is None or (http_port != 0 and http_port == mysql_port):
+            http_port = free_port()
         cmd = [
             *stagedb_command(),
             "serve",
             "--host",
             HOST,
             "--mysql-port",
-            str(self.mysql_port),
+            str(mysql_port),
             "--http-port",
-            str(self.http_port),
+            str(http_port),
             "--data",
             str(self.data_dir),
+            *self.extra_args,
         ]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -236,9 +305,41 @@ class StagedbServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_port(self.mysql_port, self.startup_timeout, self.proc, self.log_path)
+        self._wait_until_ready(mysql_port, http_port)
         self.server = listening_process(self.proc.pid, self.mysql_port)
         return self
+
+    def _wait_until_ready(self, mysql_port: int, http_port: int) -> None:
+        """Wait for the banner; set ``mysql_port``/``http_port`` from it.
+
+        A server that prints no banner (an older revision) is taken as ready
+        once both requested ports accept connections (not possible with 0).
+        """
+        assert self.proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            self.banner = parse_banner(text)
+            if "MySQL protocol" in self.banner and "HTTP" in self.banner:
+                self.mysql_port = banner_port(self.banner["MySQL protocol"])
+                self.http_port = banner_port(self.banner["HTTP"])
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"stagedb exited with code {self.proc.returncode} during start-up"
+                    f"{_log_tail(self.log_path)}"
+                )
+            if mysql_port and http_port and _accepts(mysql_port) and _accepts(http_port):
+                self.mysql_port, self.http_port = mysql_port, http_port
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"stagedb not ready after {self.startup_timeout:.0f}s{_log_tail(self.log_path)}"
+                )
+            time.sleep(0.05)
+        # The banner comes after both binds; this only guards against surprises.
+        wait_for_port(self.mysql_port, self.startup_timeout, self.proc, self.log_path)
+        wait_for_port(self.http_port, self.startup_timeout, self.proc, self.log_path)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -480,10 +581,14 @@ def read_vmhwm(pid: int) -> int | None:
 # Work directory and formatting
 # --------------------------------------------------------------------------- #
 def make_workdir(prefix: str, parent: str | None) -> Path:
-    """A fresh temporary directory (under ``parent`` if given, else the system temp dir)."""
+    """A fresh temporary directory (under ``parent`` if given, else the system temp dir).
+
+    The path is absolute: servers run with their cwd inside it, so a relative
+    ``--workdir`` would otherwise point them somewhere else.
+    """
     if parent is not None:
         Path(parent).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent)).resolve()
 
 
 def machine_busy(wait_idle: float = 0.0, idle_percent: float = 20.0) -> str:
@@ -504,6 +609,19 @@ def machine_busy(wait_idle: float = 0.0, idle_percent: float = 20.0) -> str:
     if busy > idle_percent:
         note += "  (WARNING: other processes are using the CPU; figures may be low)"
     return note
+
+
+def wait_until_idle(timeout: float, idle_percent: float = 20.0, interval: float = 0.5) -> float:
+    """Wait up to ``timeout`` seconds for machine-wide CPU use to fall below ``idle_percent``.
+
+    For use between measurements (our own servers idle).  Returns the last
+    reading (percent of all CPUs busy over ``interval`` seconds).
+    """
+    deadline = time.monotonic() + timeout
+    busy = psutil.cpu_percent(interval=interval)
+    while busy > idle_percent and time.monotonic() < deadline:
+        busy = psutil.cpu_percent(interval=interval)
+    return busy
 
 
 def other_processes_cpu() -> dict[int, float]:
