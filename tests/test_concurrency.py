@@ -11,6 +11,7 @@ import fsspec
 import pymysql
 import pytest
 from conftest import ServerProcess, start_server
+from testtools import exclusive_create_winners
 
 from stagedb.catalog import commit
 from stagedb.catalog.freshness import RACY_NS, DirectoryVersion, Snapshot
@@ -154,22 +155,7 @@ def test_create_exclusive_has_exactly_one_winner(url: str, tmp_path: Path) -> No
     else:
         fs, root = fsspec.filesystem("memory"), f"/race-{os.getpid()}"
     target = f"{root}/catalog/record.json"
-    barrier = threading.Barrier(16)
-    winners: list[int] = []
-
-    def attempt(index: int) -> None:
-        barrier.wait()
-        try:
-            commit.create_exclusive(fs, target, f'{{"writer": {index}}}'.encode())
-        except FileExistsError:
-            return
-        winners.append(index)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    winners = exclusive_create_winners(fs, target)
     assert len(winners) == 1
     assert fs.cat_file(target) == f'{{"writer": {winners[0]}}}'.encode()
 

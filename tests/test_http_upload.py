@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import ServerProcess, start_server
+from testtools import stored_files, temp_files, wait_until
 
 import stagedb
 
@@ -54,7 +55,6 @@ RESPONSE = re.compile(
     r'"state":"SUCCESS","files":\[(?P<files>.*)\]\}'
 )
 BOUNDARY = "stagedb-test-boundary-7f3a"
-TEMP_MARKER = ".stagedb-tmp-"
 
 
 # -- helpers ------------------------------------------------------------------
@@ -175,26 +175,6 @@ def user_dir(data_dir: Path) -> Path:
 
 def internal_dir(data_dir: Path, stage: str) -> Path:
     return data_dir / "stage" / "internal" / stage
-
-
-def stored_files(root: Path) -> list[str]:
-    """Every file under ``root`` (temporary ones included), relative, sorted."""
-    if not root.exists():
-        return []
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-
-def temp_files(root: Path) -> list[str]:
-    return [name for name in stored_files(root) if TEMP_MARKER in name]
-
-
-def wait_until(condition: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return True
-        time.sleep(0.05)
-    return bool(callable(condition) and condition())
 
 
 def write_books(path: Path) -> int:

@@ -18,9 +18,7 @@ from pathlib import Path
 import pymysql
 import pytest
 from conftest import ServerProcess, start_server
-
-TEMP_MARKER = ".stagedb-tmp-"
-
+from testtools import stored_files, temp_files, wait_until
 
 # -- helpers ------------------------------------------------------------------
 
@@ -111,25 +109,6 @@ def request(
 
 def listing(server: ServerProcess, location: str) -> dict[str, int]:
     return {str(row[0]): int(str(row[1])) for row in server.query(f"LIST {location}")}
-
-
-def stored_files(root: Path) -> list[str]:
-    if not root.exists():
-        return []
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-
-def temp_files(root: Path) -> list[str]:
-    return [name for name in stored_files(root) if TEMP_MARKER in name]
-
-
-def wait_until(condition: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return True
-        time.sleep(0.05)
-    return bool(callable(condition) and condition())
 
 
 def upload_api(server: ServerProcess, stage: str, name: str, data: bytes, cwd: Path) -> None:

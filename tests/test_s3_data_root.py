@@ -21,6 +21,7 @@ import pytest
 from conftest import ServerProcess, start_server
 from s3fixtures import AWS_ENV, MotoS3, free_port, keys
 from test_concurrency import race
+from testtools import exclusive_create_winners
 
 from stagedb.catalog import commit
 from stagedb.config import Config
@@ -448,22 +449,7 @@ def _moto_fs(moto: MotoS3) -> Any:
 def test_create_exclusive_on_s3_has_exactly_one_winner(moto: MotoS3, bucket: Any) -> None:
     fs = _moto_fs(moto)
     target = f"{BUCKET}/catalog/record.json"
-    barrier = threading.Barrier(16)
-    winners: list[int] = []
-
-    def attempt(index: int) -> None:
-        barrier.wait()
-        try:
-            commit.create_exclusive(fs, target, f'{{"writer": {index}}}'.encode())
-        except FileExistsError:
-            return
-        winners.append(index)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    winners = exclusive_create_winners(fs, target)
     assert len(winners) == 1
     assert fs.cat_file(target) == f'{{"writer": {winners[0]}}}'.encode()
     with pytest.raises(FileExistsError):
