@@ -59,6 +59,7 @@ from stagedb.storage.paths import (
     internal_stage_dir,
     user_stage_dir,
 )
+from stagedb.storage.writer import FileWriter
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,10 @@ class Engine:
             return await files.write(path, chunks)
         except OSError as error:
             raise StorageOther(f"Writing '{path}' failed: {error.strerror or error}") from None
+
+    async def file_writer(self, stage: str, session: SessionInfo) -> FileWriter:
+        """Opens files of ``stage`` for fronts that receive bytes in a worker thread."""
+        return FileWriter(await self.stage_files(stage, session))
 
     async def file_size(self, stage: str, path: str, session: SessionInfo) -> int:
         """The size of a file in a stage; FileNotFound if there is none."""

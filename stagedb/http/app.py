@@ -11,6 +11,7 @@ from stagedb import __version__
 from stagedb.engine import Engine
 from stagedb.errors import BadArguments, StageDBError
 from stagedb.http.auth import HttpAuthenticator
+from stagedb.http.direct import CLOSE_AFTER_RESPONSE, DirectReceiver
 from stagedb.http.expect import continue_after
 from stagedb.http.jsonbody import error_body, error_response, json_response
 from stagedb.http.presigned import PresignedHandler
@@ -28,6 +29,13 @@ INTERNAL_CODE = StageDBError.code
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer every error with Databend's JSON error body."""
+    response = await _answer(request, handler)
+    if request.get(CLOSE_AFTER_RESPONSE):
+        response.force_close()  # its body was read around aiohttp's parser
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except StageDBError as error:
@@ -50,6 +58,14 @@ async def health(_request: web.Request) -> web.Response:
     return json_response({"status": "ok", "version": __version__})
 
 
+async def _stop_uploads(receiver: DirectReceiver) -> None:
+    receiver.stop_all()
+
+
+async def _shutdown(receiver: DirectReceiver) -> None:
+    receiver.shutdown()
+
+
 def build_http_app(
     engine: Engine,
     users: Users,
@@ -60,9 +76,12 @@ def build_http_app(
 ) -> web.Application:
     """The side port's application."""
     auth = HttpAuthenticator(users, loopback_only)
-    upload = UploadHandler(engine, auth, max_upload_size)
-    presigned = PresignedHandler(engine, presigner, max_upload_size)
+    receiver = DirectReceiver()
+    upload = UploadHandler(engine, auth, max_upload_size, receiver)
+    presigned = PresignedHandler(engine, presigner, max_upload_size, receiver)
     app = web.Application(middlewares=[json_errors])
+    app.on_shutdown.append(lambda _app: _stop_uploads(receiver))
+    app.on_cleanup.append(lambda _app: _shutdown(receiver))
     app.router.add_get("/v1/health", health)
     for method in ("PUT", "POST"):
         app.router.add_route(

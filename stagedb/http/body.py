@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from aiohttp.http import HttpProcessingError
 
 from stagedb.errors import ClientDisconnected, MalformedBody, UploadTooLarge
@@ -44,27 +44,6 @@ class UploadBudget:
                     f"The upload of '{name}' went over max_upload_size ({self.limit} bytes)"
                 )
             yield chunk
-
-
-async def part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    """The content of one multipart part, up to its closing boundary.
-
-    A body that ends before the boundary is an error (aiohttp's reader just
-    returns empty chunks then): a truncated part must never become a file.
-    """
-    try:
-        while not part.at_eof():
-            chunk = await part.read_chunk(CHUNK)
-            if not chunk and not part.at_eof():
-                raise MalformedBody(
-                    "The multipart body ends in the middle of a part (no closing boundary)"
-                )
-            if chunk:
-                yield chunk
-    except (ValueError, HttpProcessingError) as error:
-        raise MalformedBody(f"Malformed multipart body: {error}") from None
-    except ConnectionError:
-        raise ClientDisconnected("The client disconnected during the upload") from None
 
 
 async def raw_chunks(request: web.Request) -> AsyncIterator[bytes]:

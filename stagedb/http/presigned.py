@@ -10,8 +10,10 @@ from aiohttp import web
 from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import PermissionDenied, RangeNotSatisfiable
 from stagedb.http.body import UploadBudget, raw_chunks
+from stagedb.http.direct import DirectBody, DirectReceiver
 from stagedb.http.jsonbody import error_response, json_response
 from stagedb.presign import Presigner
+from stagedb.storage.writer import FileWriter
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +51,17 @@ def byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
 class PresignedHandler:
     """Handles ``/v1/presigned/{stage}/{path}`` for GET, HEAD and PUT."""
 
-    def __init__(self, engine: Engine, presigner: Presigner, max_upload_size: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        presigner: Presigner,
+        max_upload_size: int,
+        receiver: DirectReceiver,
+    ) -> None:
         self.engine = engine
         self.presigner = presigner
         self.max_upload_size = max_upload_size
+        self.receiver = receiver
 
     def _verify(self, request: web.Request, method: str) -> PresignedFile:
         stage = request.match_info["stage"]
@@ -105,8 +114,28 @@ class PresignedHandler:
     async def upload(self, request: web.Request) -> web.Response:
         """Store the raw request body as the file (atomically)."""
         target = await self.check_upload(request)
-        chunks = UploadBudget(self.max_upload_size).metered(raw_chunks(request), target.path)
-        size = await self.engine.write_file(target.stage, target.path, chunks, target.session)
+        direct = self.receiver.take(request)
+        if direct is None:
+            chunks = UploadBudget(self.max_upload_size).metered(raw_chunks(request), target.path)
+            size = await self.engine.write_file(target.stage, target.path, chunks, target.session)
+        else:
+            writer = await self.engine.file_writer(target.stage, target.session)
+            size = await self.receiver.run(direct, lambda: _receive(direct, writer, target.path))
         return json_response(
             {"stage_name": target.stage, "path": target.path, "size": size, "state": "SUCCESS"}
         )
+
+
+def _receive(body: DirectBody, writer: FileWriter, path: str) -> int:
+    """Store a whole body taken over from its socket as ``path`` (in a worker thread)."""
+    target = writer.open(path)
+    try:
+        for data in body.buffered:
+            target.write(data)
+        body.buffered.clear()
+        target.fill_from(body.fd, body.remaining, body.wait_readable)
+        body.remaining = 0
+        return target.commit()
+    except BaseException:
+        target.discard()
+        raise

@@ -1,26 +1,28 @@
 """Databend's file upload API: ``PUT``/``POST /v1/upload_to_stage`` with multipart files.
 
-Each file part streams straight into the stage (aiohttp's multipart reader,
-at most 1 MiB at a time) and becomes visible only once complete.
+The body is parsed as it arrives (stagedb.http.multipart) and each file part
+streams into the stage, visible only once complete.  A large body is read
+straight from the socket by a worker thread (stagedb.http.direct); others
+arrive through aiohttp's stream, a piece at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http import HttpProcessingError
+from aiohttp import web
+from aiohttp.helpers import parse_mimetype
 
 from stagedb.engine import Engine, SessionInfo
-from stagedb.errors import BadArguments, ClientDisconnected, MalformedBody
+from stagedb.errors import BadArguments
 from stagedb.http.auth import HttpAuthenticator
-from stagedb.http.body import UploadBudget, part_chunks
+from stagedb.http.body import UploadBudget, raw_chunks
+from stagedb.http.direct import DirectBody, DirectReceiver
 from stagedb.http.jsonbody import json_response
+from stagedb.http.multipart import CURL_HINT, MultipartFiles
 from stagedb.storage.paths import check_relative_path
-
-CURL_HINT = "send each file as a part with a filename, e.g. curl -F 'upload=@/path/to/file'"
 
 
 def _utf8(value: str, what: str) -> str:
@@ -47,35 +49,27 @@ class UploadTarget:
     stage: str
     relative: str
     session: SessionInfo
+    boundary: str
 
     def path_of(self, filename: str) -> str:
         """The stage path of a part's file."""
         return f"{self.relative}/{filename}" if self.relative else filename
 
 
-async def _file_parts(request: web.Request) -> AsyncIterator[tuple[str, BodyPartReader]]:
-    """The parts of a multipart body with their filenames; every part must be a file."""
-    try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not part.headers:
-                raise MalformedBody("The multipart body is truncated or malformed")
-            if not isinstance(part, BodyPartReader) or not part.filename:
-                raise BadArguments(f"A part has no filename; {CURL_HINT}")
-            yield _utf8(part.filename, "file name"), part
-    except (ValueError, HttpProcessingError) as error:
-        raise MalformedBody(f"Malformed multipart body: {error}") from None
-    except ConnectionError:
-        raise ClientDisconnected("The client disconnected during the upload") from None
-
-
 class UploadHandler:
     """Handles ``/v1/upload_to_stage``."""
 
-    def __init__(self, engine: Engine, auth: HttpAuthenticator, max_upload_size: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        auth: HttpAuthenticator,
+        max_upload_size: int,
+        receiver: DirectReceiver,
+    ) -> None:
         self.engine = engine
         self.auth = auth
         self.max_upload_size = max_upload_size
+        self.receiver = receiver
 
     async def check(self, request: web.Request) -> UploadTarget:
         """Everything the headers decide: credentials, stage, path, size, body type."""
@@ -89,23 +83,50 @@ class UploadHandler:
         session = SessionInfo(user=user)
         await self.engine.stage_files(stage, session)  # an unknown stage is a 404
         UploadBudget(self.max_upload_size).check_declared(request)
-        if request.content_type != "multipart/form-data":
-            raise BadArguments(
-                f"Expected a multipart/form-data body, got '{request.content_type}'; {CURL_HINT}"
-            )
-        return UploadTarget(stage, relative, session)
+        content_type = request.headers.get("Content-Type", "")
+        mimetype = parse_mimetype(content_type)
+        if (mimetype.type, mimetype.subtype) != ("multipart", "form-data"):
+            shown = f"{mimetype.type}/{mimetype.subtype}" if mimetype.type else content_type
+            raise BadArguments(f"Expected a multipart/form-data body, got '{shown}'; {CURL_HINT}")
+        boundary = mimetype.parameters.get("boundary", "")
+        if not boundary or len(boundary) > 70 or not boundary.isascii():
+            raise BadArguments("The multipart/form-data Content-Type has no valid boundary")
+        return UploadTarget(stage, relative, session, boundary)
 
     async def __call__(self, request: web.Request) -> web.Response:
         """Store every file part of the request; answer as Databend does."""
         target = await self.check(request)
-        budget = UploadBudget(self.max_upload_size)
-        files: list[str] = []
-        async for filename, part in _file_parts(request):
-            chunks = budget.metered(part_chunks(part), filename)
-            path = target.path_of(filename)
-            await self.engine.write_file(target.stage, path, chunks, target.session)
-            files.append(filename)
-        if not files:
-            raise BadArguments(f"The request holds no file; {CURL_HINT}")
+        writer = await self.engine.file_writer(target.stage, target.session)
+        upload = MultipartFiles(
+            target.boundary.encode("ascii"),
+            lambda filename: writer.open(target.path_of(filename)),
+        )
+        direct = self.receiver.take(request)
+        if direct is not None:
+            files = await self.receiver.run(direct, lambda: _receive(direct, upload))
+        else:
+            files = await self._stream(request, upload)
         body = {"id": str(uuid.uuid4()), "stage_name": target.stage, "state": "SUCCESS"}
         return json_response({**body, "files": files})
+
+    async def _stream(self, request: web.Request, upload: MultipartFiles) -> list[str]:
+        """Feed the body from aiohttp's stream, parsing each piece in a worker thread."""
+        budget = UploadBudget(self.max_upload_size)
+        try:
+            async for chunk in budget.metered(raw_chunks(request), "the request body"):
+                await asyncio.to_thread(upload.feed, chunk)
+            return await asyncio.to_thread(upload.finish)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(upload.abort))
+            raise
+
+
+def _receive(body: DirectBody, upload: MultipartFiles) -> list[str]:
+    """Read and parse a whole body taken over from its socket (in a worker thread)."""
+    try:
+        while data := body.read():
+            upload.feed(data)
+        return upload.finish()
+    except BaseException:
+        upload.abort()
+        raise

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,17 +18,15 @@ from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
+from stagedb.storage.atomic import AtomicFile, FsspecAtomicFile, LocalAtomicFile, local_path
 from stagedb.storage.listing import FileEntry, walk_sorted
-from stagedb.storage.paths import TEMP_MARKER, check_relative_path, is_temporary
+from stagedb.storage.paths import check_relative_path, is_temporary
 
 BATCH_SIZE = 2000
 """Entries handed from the listing thread to the event loop at a time."""
 
 REMOVE_BATCH_SIZE = 1000
 """Files deleted per storage call."""
-
-PART_SIZE = 5 * 1024 * 1024
-"""Bytes per part of a multipart upload to an object store (S3's minimum is 5 MiB)."""
 
 READ_CHUNK = 1024 * 1024
 """Bytes read from storage per call when streaming a file out."""
@@ -184,46 +181,30 @@ class StageFiles:
         """Whether the stage lives in an object store (S3, GCS, Azure), not on a disk."""
         return not isinstance(self.fs.fs, (LocalFileSystem, MemoryFileSystem))
 
-    async def write(self, path: str, chunks: AsyncIterator[bytes]) -> int:
-        """Write a file atomically: it becomes visible only once complete.
+    def open_atomic(self, path: str) -> AtomicFile:
+        """Start writing ``path``; blocking: call it, and use the file, in a worker thread."""
+        check_relative_path(path, "file name")
+        local = local_path(self.fs, path)
+        if local is not None:
+            return LocalAtomicFile(local)
+        return FsspecAtomicFile(self.fs, path, in_place=self.is_object_store)
 
-        On a disk the bytes go to a temporary sibling that is renamed over
-        ``path`` at the end.  In an object store they stream into a multipart
-        upload of ``path`` itself, which the store makes visible only when it
-        completes.  On any failure (including cancellation) the temporary file
-        is deleted, or the multipart upload aborted.  Returns the size written.
+    async def write(self, path: str, chunks: AsyncIterator[bytes]) -> int:
+        """Write a file atomically from ``chunks``: it becomes visible only once complete.
+
+        On any failure (including cancellation) nothing of it remains: the
+        temporary file is deleted, or the multipart upload aborted.  Returns
+        the size written.
         """
         check_relative_path(path, "file name")
-        if self.is_object_store:
-            return await self._write_in_place(path, chunks)
-        directory, _, basename = path.rpartition("/")
-        temp = f"{directory}/{TEMP_MARKER}{uuid.uuid4().hex}-{basename}".lstrip("/")
-        await asyncio.to_thread(self.fs.makedirs, directory, exist_ok=True)
-        handle = await asyncio.to_thread(self.fs.open, temp, "wb")
-        size = 0
+        target = await asyncio.to_thread(self.open_atomic, path)
         try:
             async for chunk in chunks:
-                await asyncio.to_thread(handle.write, chunk)
-                size += len(chunk)
-            await asyncio.to_thread(handle.close)
-            await asyncio.to_thread(self.fs.mv, temp, path)
+                await asyncio.to_thread(target.write, chunk)
+            return await asyncio.to_thread(target.commit)
         except BaseException:
-            await asyncio.shield(asyncio.to_thread(self._discard, handle, temp))
+            await asyncio.shield(asyncio.to_thread(target.discard))
             raise
-        return size
-
-    async def _write_in_place(self, path: str, chunks: AsyncIterator[bytes]) -> int:
-        handle = await asyncio.to_thread(self.fs.open, path, "wb", block_size=PART_SIZE)
-        size = 0
-        try:
-            async for chunk in chunks:
-                await asyncio.to_thread(handle.write, chunk)
-                size += len(chunk)
-            await asyncio.to_thread(handle.close)
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(handle.discard))
-            raise
-        return size
 
     async def presigned_url(
         self, path: str, upload: bool, expire_seconds: int, content_type: str | None
@@ -241,10 +222,3 @@ class StageFiles:
             **params,
         )
         return url
-
-    def _discard(self, handle: Any, temp: str) -> None:
-        try:
-            handle.close()
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm_file(temp)
