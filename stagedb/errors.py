@@ -158,3 +158,9 @@ class TooManyRequests(StageDBError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UnknownNamespace(StageDBError):
+    """A REST path naming a database or schema other than the one stagedb answers for."""
+
+    name, code, errno, sqlstate, http_status = "UnknownDatabase", 1003, 1049, "42000", 404
