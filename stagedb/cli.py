@@ -178,3 +178,14 @@ def serve(**options: Any) -> None:
         asyncio.run(run(config))
     except StageDBError as error:
         raise click.ClickException(str(error)) from None
+
+
+# -- file transfer commands over the HTTP port (issue 5) --
+def _transfer_commands() -> None:
+    from stagedb.cli_transfer import download, upload
+
+    main.add_command(upload)
+    main.add_command(download)
+
+
+_transfer_commands()
