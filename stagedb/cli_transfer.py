@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from stagedb.client import DEFAULT_URL, StageClient, StageClientError
+from stagedb.client import BATCH_FILES, DEFAULT_URL, StageClient, StageClientError
 
 
 def parse_location(text: str) -> tuple[str, str]:
@@ -81,6 +81,7 @@ def _client(options: dict[str, Any]) -> StageClient:
         password=options["password"],
         token=options["token"] or None,
         parallel=options["parallel"],
+        batch_files=options["batch_files"],
     )
 
 
@@ -97,6 +98,9 @@ def _connection_options(command: Any) -> Any:
                               "(better in STAGEDB_TOKEN)."),
             click.option("--parallel", type=click.IntRange(1, 64), default=8, show_default=True,
                          help="Requests in flight."),
+            click.option("--batch-files", type=click.IntRange(1, 1000), default=BATCH_FILES,
+                         show_default=True,
+                         help="Small files of one folder sent per upload request."),
             click.option("--progress/--no-progress", default=None,
                          help="Progress bar (default: when stdout is a terminal)."),
         ]

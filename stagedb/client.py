@@ -10,8 +10,10 @@
     client.list_files("landing", path="data/")
 
 Built on aiohttp's client (one connection pool per call, kept alive, with
-``parallel`` requests in flight).  Calls are synchronous; each runs its own
-event loop (in a helper thread when the caller already runs one).  Transient
+``parallel`` requests in flight; an upload sends up to ``batch_files`` small
+files of one folder per request, as parts of one multipart body).  Calls are
+synchronous; each runs its own event loop (in a helper thread when the caller
+already runs one).  Transient
 failures (connection errors, timeouts, 429, 502, 503, 504) are retried with
 jittered exponential backoff, honouring ``Retry-After``; uploads are safe to
 retry because a file is replaced whole.
@@ -107,7 +109,7 @@ def plan_upload(local: str | os.PathLike[str], path: str = "data/") -> list[Loca
     return found
 
 
-def _batches(files: list[LocalFile]) -> list[list[LocalFile]]:
+def _batches(files: list[LocalFile], batch_files: int = BATCH_FILES) -> list[list[LocalFile]]:
     """Upload requests: small files of one directory together, each large file alone."""
     batches: list[list[LocalFile]] = []
     current: list[LocalFile] = []
@@ -118,7 +120,7 @@ def _batches(files: list[LocalFile]) -> list[list[LocalFile]]:
             continue
         if current and (
             current[0].directory != file.directory
-            or len(current) >= BATCH_FILES
+            or len(current) >= batch_files
             or current_bytes + file.size > BATCH_BYTES
         ):
             batches.append(current)
@@ -153,6 +155,7 @@ class StageClient:
         database: str = "stagedb",
         schema: str = "public",
         parallel: int = 8,
+        batch_files: int = BATCH_FILES,
         retries: int = 5,
         timeout: float = 300.0,
     ) -> None:
@@ -161,6 +164,7 @@ class StageClient:
         self._password = password
         self._token = token
         self.parallel = max(1, parallel)
+        self.batch_files = max(1, batch_files)
         self.retries = max(1, retries)
         self.timeout = timeout
         self._stages = f"api/v2/databases/{quote(database)}/schemas/{quote(schema)}/stages"
@@ -353,7 +357,7 @@ class StageClient:
     ) -> None:
         url = self.url.join(URL("v1/upload_to_stage"))
         async with self._session() as session:
-            queue = list(reversed(_batches(files)))
+            queue = list(reversed(_batches(files, self.batch_files)))
 
             async def worker() -> None:
                 while queue:
