@@ -318,8 +318,8 @@ def test_configured_namespace_with_curl(tmp_path: Path) -> None:
     try:
         url = f"{proc.http_url}/api/v2/databases/lake/schemas/raw/stages"
         created = subprocess.run(
-            ["curl", "-sS", "-u", "root:", "-X", "POST", url, "-H", "Content-Type: application/json",
-             "-d", '{"name": "from_curl"}'],
+            ["curl", "-sS", "-u", "root:", "-X", "POST", url,
+             "-H", "Content-Type: application/json", "-d", '{"name": "from_curl"}'],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         assert created.stdout == '{"status":"Request successfully completed"}'
