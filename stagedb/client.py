@@ -22,6 +22,7 @@ retry because a file is replaced whole.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import json
 import os
@@ -177,15 +178,14 @@ class StageClient:
 
     def _session(self) -> aiohttp.ClientSession:
         headers = {}
-        auth = None
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
             headers["X-Snowflake-Authorization-Token-Type"] = "PROGRAMMATIC_ACCESS_TOKEN"
         else:
-            auth = aiohttp.BasicAuth(self.user, self._password)
+            pair = f"{self.user}:{self._password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         return aiohttp.ClientSession(
             headers=headers,
-            auth=auth,
             connector=aiohttp.TCPConnector(limit=self.parallel * 2),
             timeout=aiohttp.ClientTimeout(total=self.timeout),
         )
