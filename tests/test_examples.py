@@ -86,9 +86,10 @@ def test_cli_transfer_sh(server: ServerProcess) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    size = len("id,amount\n1,9.99\n")
     for month in ("01", "02", "03"):
-        assert f"uploaded landing/2024/orders-{month}.csv (18 bytes)" in out
-        assert f"landing/2024/orders-{month}.csv\t18\t" in out
-        assert f"downloaded landing/2024/orders-{month}.csv (18 bytes)" in out
+        assert f"uploaded landing/2024/orders-{month}.csv ({size} bytes)" in out
+        assert f"landing/2024/orders-{month}.csv\t{size}\t" in out
+        assert f"downloaded landing/2024/orders-{month}.csv ({size} bytes)" in out
     assert "the copy matches" in out
     assert server.query("SHOW STAGES") == []
