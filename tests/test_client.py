@@ -217,3 +217,18 @@ def test_upload_to_an_s3_stage(tmp_path: Path) -> None:
             proc.stop()
     finally:
         moto.stop()
+
+
+def test_large_file_streams_alone(client: StageClient, tmp_path: Path) -> None:
+    stage = unique()
+    client.create_stage(stage)
+    big = tmp_path / "big.bin"
+    content = os.urandom(6 * 1024 * 1024)  # over the batch size: sent alone, streamed
+    big.write_bytes(content)
+    (tmp_path / "small.txt").write_text("s")
+    result = client.upload(tmp_path, stage, path="")
+    assert sorted(result["files"]) == ["big.bin", "small.txt"] and result["path"] == ""
+    sizes = {f["name"]: f["size"] for f in client.list_files(stage)}
+    assert sizes == {"big.bin": len(content), "small.txt": 1}
+    client.download(stage, "big.bin", tmp_path / "copy.bin")
+    assert (tmp_path / "copy.bin").read_bytes() == content
