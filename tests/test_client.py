@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from conftest import ServerProcess, start_server
 from resttools import unique
@@ -232,3 +236,60 @@ def test_large_file_streams_alone(client: StageClient, tmp_path: Path) -> None:
     assert sizes == {"big.bin": len(content), "small.txt": 1}
     client.download(stage, "big.bin", tmp_path / "copy.bin")
     assert (tmp_path / "copy.bin").read_bytes() == content
+
+
+class FlakyProxy:
+    """A TCP proxy to the server that hangs up on its first ``drops`` connections."""
+
+    def __init__(self, port: int, drops: int) -> None:
+        self.target = port
+        self.drops = drops
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                incoming, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.drops > 0:
+                self.drops -= 1
+                incoming.recv(65536)  # read the request, then hang up without answering
+                incoming.close()
+                continue
+            outgoing = socket.create_connection(("127.0.0.1", self.target))
+            for source, sink in ((incoming, outgoing), (outgoing, incoming)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_retries_when_the_connection_drops(live: ServerProcess, tmp_path: Path) -> None:
+    stage = unique()
+    StageClient(live.http_url).create_stage(stage)
+    (tmp_path / "a.txt").write_text("a")
+    proxy = FlakyProxy(live.http_port, drops=2)
+    try:
+        client = StageClient(f"http://127.0.0.1:{proxy.port}", retries=4)
+        assert client.upload(tmp_path, stage)["files"] == ["data/a.txt"]
+        assert proxy.drops == 0
+        assert [f["name"] for f in client.list_files(stage)] == ["data/a.txt"]
+        proxy.drops = 5
+        with pytest.raises(aiohttp.ClientConnectionError):
+            StageClient(f"http://127.0.0.1:{proxy.port}", retries=2).list_stages()
+    finally:
+        proxy.close()
