@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import time
 import uuid
@@ -380,3 +382,24 @@ def test_s3_stage_over_rest(moto: MotoS3, tmp_path: Path) -> None:
         assert SECRET_KEY not in unreachable.text
     finally:
         proc.stop()
+
+
+def test_a_json_body_arriving_in_pieces(base: str, rest: ServerProcess) -> None:
+    name = unique()
+    body = json.dumps({"name": name, "comment": "x" * 5000}).encode()
+    path = SNOWFLAKE
+    with socket.create_connection((rest.host, rest.http_port), timeout=30) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body[:10]
+        )
+        time.sleep(0.3)
+        sock.sendall(body[10:])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert requests.get(f"{base}/{name}").json()["comment"] == "x" * 5000
+    too_big = requests.post(base, data=b" " * (1024 * 1024 + 1))
+    assert "larger than" in snowflake_error(too_big, 400)["message"]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from yarl import URL
 
 from stagedb.engine import Engine, SessionInfo
@@ -166,9 +167,14 @@ async def json_object(request: web.Request, *, required: bool) -> dict[str, Any]
     """The request's JSON object body ({} when absent and not ``required``)."""
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
         raise BadArguments(f"The JSON body is larger than {MAX_JSON_BODY} bytes")
-    raw = await request.content.read(MAX_JSON_BODY + 1)
-    if len(raw) > MAX_JSON_BODY:
-        raise BadArguments(f"The JSON body is larger than {MAX_JSON_BODY} bytes")
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in request.content.iter_any():  # the whole body, however it arrives
+        size += len(piece)
+        if size > MAX_JSON_BODY:
+            raise BadArguments(f"The JSON body is larger than {MAX_JSON_BODY} bytes")
+        pieces.append(piece)
+    raw = b"".join(pieces)
     if not raw.strip():
         if required:
             raise BadArguments("A JSON object body is required")
@@ -209,7 +215,7 @@ def zilliz_error(error: StageDBError, status: int) -> web.Response:
     return json_response({"code": error.code, "message": str(error)}, status=status)
 
 
-def rest_middleware(auth: HttpAuthenticator) -> Any:
+def rest_middleware(auth: HttpAuthenticator) -> Middleware:
     """Bearer tokens for every path; request IDs and family error bodies for the REST paths."""
 
     @web.middleware

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -237,7 +237,10 @@ def _boolean(request: web.Request, name: str) -> bool:
 
 
 async def paged(
-    request: web.Request, context: RestContext, rows: Rows, render: Any
+    request: web.Request,
+    context: RestContext,
+    rows: Rows,
+    render: Callable[[Sequence[Any]], dict[str, Any]],
 ) -> web.Response:
     """A JSON array of one page of ``rows`` with a ``Link`` header; counts all, keeps one page."""
     page: Page = page_of(request, context.settings.page_size, page=PAGE, size=PAGE_SIZE)
