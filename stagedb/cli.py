@@ -130,6 +130,38 @@ def main() -> None:
     "key (access_key_id), secret (secret_access_key), token (session_token), ... "
     "Also STAGEDB_STORAGE_OPTIONS (a JSON object) and [storage_options] in the config file.",
 )
+# -- REST families (issue 5) --
+@click.option(
+    "--rest-database",
+    envvar="STAGEDB_REST_DATABASE",
+    default=Config.rest_database,
+    show_default=True,
+    help="Database name the Snowflake-style REST API answers for.",
+)
+@click.option(
+    "--rest-schema",
+    envvar="STAGEDB_REST_SCHEMA",
+    default=Config.rest_schema,
+    show_default=True,
+    help="Schema name the Snowflake-style REST API answers for.",
+)
+@click.option(
+    "--rest-page-size",
+    envvar="STAGEDB_REST_PAGE_SIZE",
+    type=click.IntRange(1, 100_000),
+    default=Config.rest_page_size,
+    show_default=True,
+    help="Largest page of a REST list (larger pageSize values are lowered to it).",
+)
+@click.option(
+    "--rest-rate-limit",
+    envvar="STAGEDB_REST_RATE_LIMIT",
+    type=click.FloatRange(0),
+    default=Config.rest_rate_limit,
+    show_default=True,
+    help="REST requests per second per user, in bursts of up to one second's worth "
+    "(0: no limit); over it the answer is 429.",
+)
 def serve(**options: Any) -> None:
     """Run the server until SIGINT or SIGTERM."""
     from stagedb.memory import limit_malloc_arenas
@@ -146,3 +178,14 @@ def serve(**options: Any) -> None:
         asyncio.run(run(config))
     except StageDBError as error:
         raise click.ClickException(str(error)) from None
+
+
+# -- file transfer commands over the HTTP port (issue 5) --
+def _transfer_commands() -> None:
+    from stagedb.cli_transfer import download, upload
+
+    main.add_command(upload)
+    main.add_command(download)
+
+
+_transfer_commands()

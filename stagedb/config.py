@@ -32,6 +32,12 @@ class Config:
     max_upload_size: int = 10 * 1024**3
     public_url: str = ""
     storage_options: dict[str, str] = field(default_factory=dict)
+    # REST families (issue 5): the one database and schema they answer for, the largest
+    # page of a list, and each user's requests per second (0: no limit).
+    rest_database: str = "stagedb"
+    rest_schema: str = "public"
+    rest_page_size: int = 1000
+    rest_rate_limit: float = 1000.0
 
     def describe(self) -> dict[str, Any]:
         """The settings, with secrets hidden, for logs and start-up messages."""

@@ -14,6 +14,7 @@ from sqlglot import expressions as exp
 
 from stagedb.catalog.records import StageRecord, StageType
 from stagedb.catalog.stages import StageCatalog
+from stagedb.catalog.tokens import TokenCatalog
 from stagedb.errors import (
     BadArguments,
     FileNotFound,
@@ -27,12 +28,15 @@ from stagedb.presign import MAX_EXPIRE_SECONDS, PresignedUrl, Presigner
 from stagedb.results import Column, ColumnType, Done, Result, Rows, format_timestamp
 from stagedb.sql.nodes import (
     CreateStage,
+    CreateToken,
     DescribeStage,
     DropStage,
+    DropToken,
     ListFiles,
     Presign,
     RemoveFiles,
     ShowStages,
+    ShowTokens,
     StageLocation,
     StageOption,
 )
@@ -60,6 +64,7 @@ from stagedb.storage.paths import (
     user_stage_dir,
 )
 from stagedb.storage.writer import FileWriter
+from stagedb.tokens import create_token, drop_token, show_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +97,7 @@ class Engine:
         self.root = root
         self.catalog = StageCatalog(root)
         self.presigner = presigner
+        self.tokens = TokenCatalog(root)
 
     @classmethod
     def handles(cls, statement: exp.Expression) -> bool:
@@ -155,6 +161,12 @@ class Engine:
         """Stream a byte range of a file in a stage."""
         files = await self.stage_files(stage, session)
         return files.read(path, start, end)
+
+    # -- programmatic access tokens (issue 5) -------------------------------------------
+
+    async def token_user(self, token: str) -> str:
+        """The user a bearer token acts as; AuthenticateFailure if unknown, dropped or expired."""
+        return await self.tokens.verify(token)
 
     # -- statements --------------------------------------------------------------
 
@@ -299,6 +311,10 @@ class Engine:
         ShowStages: _show_stages,
         DescribeStage: _describe_stage,
         Presign: _presign,
+        # programmatic access tokens (issue 5)
+        CreateToken: create_token,
+        ShowTokens: show_tokens,
+        DropToken: drop_token,
     }
 
 

@@ -133,3 +133,34 @@ class CatalogCorrupt(StageDBError):
     """A catalog record cannot be read back."""
 
     name, code, errno, sqlstate, http_status = "CatalogCorrupt", 4001, 1105, "HY000", 500
+
+
+# -- programmatic access tokens and REST limits (issue 5) -------------------------------------
+
+
+class UnknownToken(StageDBError):
+    """DROP TOKEN of a token the user does not have."""
+
+    name, code, errno, sqlstate, http_status = "UnknownToken", 2531, 1105, "HY000", 404
+
+
+class TokenAlreadyExists(StageDBError):
+    """CREATE TOKEN of a name the user already has."""
+
+    name, code, errno, sqlstate, http_status = "TokenAlreadyExists", 2532, 1105, "HY000", 409
+
+
+class TooManyRequests(StageDBError):
+    """A user sent more REST requests than the configured rate allows."""
+
+    name, code, errno, sqlstate, http_status = "TooManyRequests", 2533, 1226, "42000", 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnknownNamespace(StageDBError):
+    """A REST path naming a database or schema other than the one stagedb answers for."""
+
+    name, code, errno, sqlstate, http_status = "UnknownDatabase", 1003, 1049, "42000", 404

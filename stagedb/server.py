@@ -14,6 +14,7 @@ from stagedb.engine import Engine
 from stagedb.errors import BadArguments, InvalidConfig
 from stagedb.http import build_http_app
 from stagedb.http.auth import is_loopback
+from stagedb.http.rest import RestSettings
 from stagedb.mysql import build_mysql_server
 from stagedb.mysql.control import ServerControl
 from stagedb.presign import Presigner, load_or_create_key
@@ -49,6 +50,12 @@ async def run(config: Config) -> None:
             presigner,
             loopback_only=is_loopback(config.host),
             max_upload_size=config.max_upload_size,
+            rest=RestSettings(
+                config.rest_database,
+                config.rest_schema,
+                config.rest_page_size,
+                config.rest_rate_limit,
+            ),
         ),
         access_log=None,
         handle_signals=False,

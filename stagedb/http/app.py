@@ -12,10 +12,14 @@ from stagedb.engine import Engine
 from stagedb.errors import BadArguments, StageDBError
 from stagedb.http.auth import HttpAuthenticator
 from stagedb.http.direct import CLOSE_AFTER_RESPONSE, DirectReceiver
-from stagedb.http.expect import continue_after
+from stagedb.http.expect import HeaderCheck, continue_after
 from stagedb.http.jsonbody import error_body, error_response, json_response
+from stagedb.http.openapi import OPENAPI_PATH, openapi_handler
 from stagedb.http.presigned import PresignedHandler
+from stagedb.http.rest import RestContext, RestSettings, rest_middleware
+from stagedb.http.snowflake import SnowflakeStages
 from stagedb.http.upload import UploadHandler
+from stagedb.http.zilliz import ZillizStages
 from stagedb.presign import PRESIGNED_PREFIX, Presigner
 from stagedb.users import Users
 
@@ -73,23 +77,43 @@ def build_http_app(
     *,
     loopback_only: bool,
     max_upload_size: int,
+    rest: RestSettings | None = None,
 ) -> web.Application:
     """The side port's application."""
-    auth = HttpAuthenticator(users, loopback_only)
+    auth = HttpAuthenticator(users, loopback_only, engine)
     receiver = DirectReceiver()
     upload = UploadHandler(engine, auth, max_upload_size, receiver)
     presigned = PresignedHandler(engine, presigner, max_upload_size, receiver)
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[json_errors, rest_middleware(auth)])
     app.on_shutdown.append(lambda _app: _stop_uploads(receiver))
     app.on_cleanup.append(lambda _app: _shutdown(receiver))
     app.router.add_get("/v1/health", health)
     for method in ("PUT", "POST"):
         app.router.add_route(
-            method, "/v1/upload_to_stage", upload, expect_handler=continue_after(upload.check)
+            method,
+            "/v1/upload_to_stage",
+            upload,
+            expect_handler=continue_after(bearer_checked(auth, upload.check)),
         )
     file_route = PRESIGNED_PREFIX + "/{stage}/{path:.+}"
     app.router.add_get(file_route, presigned.download)  # GET and HEAD
     app.router.add_put(
         file_route, presigned.upload, expect_handler=continue_after(presigned.check_upload)
     )
+    # -- REST families and the OpenAPI document (issue 5) --
+    context = RestContext(engine, auth, rest or RestSettings())
+    SnowflakeStages(context).add_routes(app)
+    ZillizStages(context).add_routes(app)
+    app.router.add_get(OPENAPI_PATH, openapi_handler(context.settings), allow_head=False)
     return app
+
+
+def bearer_checked(auth: HttpAuthenticator, check: HeaderCheck) -> HeaderCheck:
+    """``check`` after the bearer token (if any) was verified: expect handlers run
+    before the middlewares, and the upload API's checks need the user."""
+
+    async def checked(request: web.Request) -> object:
+        await auth.resolve(request)
+        return await check(request)
+
+    return checked

@@ -11,12 +11,15 @@ from sqlglot.generators.mysql import MySQLGenerator
 
 from stagedb.sql.nodes import (
     CreateStage,
+    CreateToken,
     DescribeStage,
     DropStage,
+    DropToken,
     ListFiles,
     Presign,
     RemoveFiles,
     ShowStages,
+    ShowTokens,
     StageLocation,
     StageOption,
 )
@@ -96,6 +99,26 @@ def _presign_sql(self: MySQLGenerator, e: Presign) -> str:
     return " ".join(parts)
 
 
+# -- programmatic access tokens (issue 5) ---------------------------------------------------
+
+
+def _create_token_sql(self: MySQLGenerator, e: CreateToken) -> str:
+    expire = f" EXPIRE = {self.sql(e, 'expire')}" if e.args.get("expire") is not None else ""
+    return f"CREATE TOKEN {_name_sql(self, e.this)}{expire}"
+
+
+def _drop_token_sql(self: MySQLGenerator, e: DropToken) -> str:
+    exists = " IF EXISTS" if e.args.get("exists") else ""
+    return f"DROP TOKEN{exists} {_name_sql(self, e.this)}"
+
+
+TOKEN_TRANSFORMS: dict[type[exp.Expr], Callable[..., str]] = {
+    CreateToken: _create_token_sql,
+    DropToken: _drop_token_sql,
+    ShowTokens: lambda _self, _e: "SHOW TOKENS",
+}
+
+
 class StageDBGenerator(MySQLGenerator):
     """MySQL's generator plus the canonical text of every stage statement."""
 
@@ -109,4 +132,5 @@ class StageDBGenerator(MySQLGenerator):
         DescribeStage: _describe_stage_sql,
         StageLocation: _location_sql,
         Presign: _presign_sql,
+        **TOKEN_TRANSFORMS,
     }

@@ -110,3 +110,28 @@ STAGE_STATEMENTS: tuple[type[exp.Expression], ...] = (
     Presign,
 )
 """Every statement node the engine executes."""
+
+
+# -- programmatic access tokens (issue 5) ---------------------------------------------------
+
+
+class CreateToken(exp.Expression):
+    """``CREATE TOKEN name [EXPIRE = seconds]``: a bearer token for the HTTP port."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "expire": False}
+
+
+class ShowTokens(exp.Expression):
+    """``SHOW TOKENS``: the session user's tokens (never their secrets)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {}
+
+
+class DropToken(exp.Expression):
+    """``DROP TOKEN [IF EXISTS] name``."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "exists": False}
+
+
+TOKEN_STATEMENTS: tuple[type[exp.Expression], ...] = (CreateToken, ShowTokens, DropToken)
+STAGE_STATEMENTS = (*STAGE_STATEMENTS, *TOKEN_STATEMENTS)

@@ -21,12 +21,15 @@ from sqlglot.trie import new_trie
 
 from stagedb.sql.nodes import (
     CreateStage,
+    CreateToken,
     DescribeStage,
     DropStage,
+    DropToken,
     ListFiles,
     Presign,
     RemoveFiles,
     ShowStages,
+    ShowTokens,
     StageLocation,
     StageOption,
 )
@@ -319,3 +322,52 @@ class StageDBParser(MySQLParser):
         if text == "@" or text.startswith("@/"):
             self.raise_error("Expected a stage name after @", token or verb)
         return location_from_text(text)
+
+    # -- programmatic access tokens (issue 5): CREATE TOKEN, DROP TOKEN, SHOW TOKENS ----------
+
+    STATEMENT_PARSERS = {
+        **STATEMENT_PARSERS,
+        TokenType.CREATE: lambda self: self._parse_create_token_or_default(),
+        TokenType.DROP: lambda self: self._parse_drop_token_or_default(),
+    }
+    SHOW_PARSERS = {**SHOW_PARSERS, "TOKENS": lambda self: self._parse_show_tokens()}
+    SHOW_TRIE = new_trie(key.split(" ") for key in SHOW_PARSERS)
+
+    def _parse_create_token_or_default(self) -> exp.Expression | None:
+        if not self._match_text_seq("TOKEN"):
+            return self._parse_create_stage_or_default()
+        token = CreateToken(this=self._parse_token_name())
+        if self._curr and self._curr.text.upper() == "EXPIRE":
+            self._advance()
+            self._match(TokenType.EQ)
+            seconds = self._curr
+            if not (
+                seconds
+                and seconds.token_type == TokenType.NUMBER
+                and _SECONDS.fullmatch(seconds.text)
+            ):
+                self.raise_error("Expected a whole number of seconds after EXPIRE =")
+            else:
+                self._advance()
+                token.set("expire", exp.Literal.number(seconds.text))
+            self._expect_end()
+        else:
+            self._expect_end(" or EXPIRE = <seconds>")
+        return token
+
+    def _parse_drop_token_or_default(self) -> exp.Expression | None:
+        if not self._match_text_seq("TOKEN"):
+            return self._parse_drop_stage_or_default()
+        exists = self._match_text_seq("IF", "EXISTS")
+        drop = DropToken(this=self._parse_token_name(), exists=exists)
+        self._expect_end()
+        return drop
+
+    def _parse_token_name(self) -> exp.Identifier:
+        if not self._curr or self._curr.token_type == TokenType.SEMICOLON:
+            self.raise_error("Expected a token name", self._prev)
+        return self._parse_stage_name()
+
+    def _parse_show_tokens(self) -> ShowTokens:
+        self._expect_end()
+        return ShowTokens()

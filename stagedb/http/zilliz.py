@@ -1,0 +1,85 @@
+"""Zilliz Cloud's stage endpoints: ``POST /v2/stages/create``, ``GET /v2/stages``,
+``DELETE /v2/stages/{stageName}``, with the ``{code, data}`` envelope.
+
+Success is HTTP 200 with ``code: 0``; a failure is HTTP 200 with the error's
+non-zero code and a ``message`` (see ``rest.zilliz_error``), which is what
+pymilvus checks.  ``projectId`` and ``regionId`` are accepted and ignored:
+stagedb has one namespace of stages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlglot import expressions as exp
+
+from stagedb.errors import BadArguments
+from stagedb.http.jsonbody import json_response
+from stagedb.http.rest import RestContext, iter_rows, json_object, optional_str, page_of
+from stagedb.results import Rows
+from stagedb.sql.nodes import CreateStage, DropStage, ShowStages
+
+PREFIX = "/v2/stages"
+DEFAULT_PAGE_SIZE = 10
+
+
+def envelope(data: dict[str, Any]) -> web.Response:
+    """``{"code": 0, "data": ...}``."""
+    return json_response({"code": 0, "data": data})
+
+
+class ZillizStages:
+    """Create, list and delete stages the way Zilliz Cloud's API does."""
+
+    def __init__(self, context: RestContext) -> None:
+        self.context = context
+        self.engine = context.engine
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the endpoints."""
+        app.router.add_post(PREFIX + "/create", self.create)
+        app.router.add_get(PREFIX, self.list, allow_head=False)
+        app.router.add_delete(PREFIX + "/{stageName}", self.delete)
+
+    async def create(self, request: web.Request) -> web.Response:
+        """``POST /v2/stages/create {"projectId", "regionId", "stageName"}``."""
+        session = self.context.session(request)
+        body = await json_object(request, required=True)
+        for ignored in ("projectId", "regionId"):
+            optional_str(body, ignored)
+        name = optional_str(body, "stageName")
+        if not name:
+            raise BadArguments("stageName is required")
+        await self.engine.execute(CreateStage(this=exp.to_identifier(name)), session)
+        return envelope({"stageName": name})
+
+    async def list(self, request: web.Request) -> web.Response:
+        """``GET /v2/stages?currentPage=&pageSize=``: one page of stage names, and the count."""
+        session = self.context.session(request)
+        page = page_of(
+            request,
+            self.context.settings.page_size,
+            page="currentPage",
+            size="pageSize",
+            default_size=DEFAULT_PAGE_SIZE,
+        )
+        rows = await self.engine.execute(ShowStages(), session)
+        assert isinstance(rows, Rows)
+        names = [row[0] async for row in iter_rows(rows)]
+        shown = names[page.start : page.start + page.size]
+        return envelope(
+            {
+                "count": len(names),
+                "currentPage": page.number,
+                "pageSize": page.size,
+                "stages": [{"stageName": name} for name in shown],
+            }
+        )
+
+    async def delete(self, request: web.Request) -> web.Response:
+        """``DELETE /v2/stages/{stageName}``: DROP STAGE (an unknown stage is an error)."""
+        session = self.context.session(request)
+        name = request.match_info["stageName"]
+        await self.engine.execute(DropStage(this=exp.to_identifier(name)), session)
+        return envelope({"stageName": name})
