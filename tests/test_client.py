@@ -198,6 +198,7 @@ def test_calls_from_inside_an_event_loop(client: StageClient) -> None:
 def test_upload_to_an_s3_stage(tmp_path: Path) -> None:
     moto = MotoS3()
     try:
+        moto.reset()  # moto's state is per process: drop other tests' buckets
         s3 = moto.client()
         s3.create_bucket(Bucket="lake")
         proc = start_server(str(tmp_path / "data"), env=AWS_ENV)
@@ -212,7 +213,8 @@ def test_upload_to_an_s3_stage(tmp_path: Path) -> None:
             source = tmp_path / "src"
             made = make_tree(source, files=6)
             client.upload(source, "ext", path="batch1/")
-            keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake")["Contents"])
+            listed = s3.list_objects_v2(Bucket="lake", Prefix="landing/batch1/")["Contents"]
+            keys = sorted(o["Key"] for o in listed)
             assert keys == sorted(f"landing/batch1/{p}" for p in made)
             out = tmp_path / "out"
             client.download("ext", "batch1/", out)  # S3's own presigned URLs
