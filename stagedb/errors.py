@@ -79,6 +79,26 @@ class AuthenticateFailure(StageDBError):
     name, code, errno, sqlstate, http_status = "AuthenticateFailure", 2201, 1045, "28000", 401
 
 
+class UnknownUser(StageDBError):
+    """The named user does not exist."""
+
+    name, code, errno, sqlstate, http_status = "UnknownUser", 2201, 1396, "HY000", 404
+
+    def __init__(self, user: str) -> None:
+        super().__init__(f"User '{user}'@'%' does not exist")
+        self.user = user
+
+
+class UserAlreadyExists(StageDBError):
+    """CREATE USER of a name that is taken."""
+
+    name, code, errno, sqlstate, http_status = "UserAlreadyExists", 2202, 1396, "HY000", 409
+
+    def __init__(self, user: str) -> None:
+        super().__init__(f"User '{user}'@'%' already exists")
+        self.user = user
+
+
 class UploadTooLarge(BadArguments):
     """An upload larger than the configured ``max_upload_size``."""
 

@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from stagedb import __version__
+from stagedb.catalog.users import UserCatalog
 from stagedb.config import Config
 from stagedb.engine import Engine
 from stagedb.errors import BadArguments, InvalidConfig
@@ -39,8 +40,8 @@ async def run(config: Config) -> None:
     """Serve until SIGINT/SIGTERM; then close every connection and return."""
     root = await _open_data_root(config)
     presigner = Presigner(await asyncio.to_thread(load_or_create_key, root), config.public_url)
-    engine = Engine(root, presigner)
-    users = Users(root_password=config.root_password)
+    users = Users(UserCatalog(root), root_password=config.root_password)  # root: config wins
+    engine = Engine(root, presigner, users)
     mysql = build_mysql_server(engine, users)
     http = web.AppRunner(
         build_http_app(

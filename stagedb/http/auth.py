@@ -29,7 +29,7 @@ class HttpAuthenticator:
         self.users = users
         self.anonymous_is_root = loopback_only and users.has_empty_password(ROOT)
 
-    def user_of(self, request: web.Request) -> str:
+    async def user_of(self, request: web.Request) -> str:
         """The authenticated user name, or raise AuthenticateFailure (401)."""
         header = request.headers.get("Authorization")
         if header is None:
@@ -48,6 +48,6 @@ class HttpAuthenticator:
         user, colon, password = decoded.partition(":")
         if not colon:
             raise AuthenticateFailure("Malformed Basic credentials: expected user:password")
-        if not self.users.verify_password(user, password):
+        if not await self.users.verify_password(user, password):
             raise AuthenticateFailure(f"Wrong user name or password for '{user}'")
         return user

@@ -12,6 +12,7 @@ from stagedb.errors import PermissionDenied, RangeNotSatisfiable
 from stagedb.http.body import UploadBudget, raw_chunks
 from stagedb.http.jsonbody import error_response, json_response
 from stagedb.presign import Presigner
+from stagedb.privileges import Need
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class PresignedHandler:
                 f"This presigned URL needs the header Content-Type: {target.content_type}"
             )
         UploadBudget(self.max_upload_size).check_declared(request)
-        await self.engine.stage_files(target.stage, target.session)  # an unknown stage is a 404
+        await self.engine.stage_files(target.stage, target.session, Need.WRITE)  # 404, 403
         return target
 
     async def download(self, request: web.Request) -> web.StreamResponse:

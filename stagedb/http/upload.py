@@ -18,6 +18,7 @@ from stagedb.errors import BadArguments, ClientDisconnected, MalformedBody
 from stagedb.http.auth import HttpAuthenticator
 from stagedb.http.body import UploadBudget, part_chunks
 from stagedb.http.jsonbody import json_response
+from stagedb.privileges import Need
 from stagedb.storage.paths import check_relative_path
 
 CURL_HINT = "send each file as a part with a filename, e.g. curl -F 'upload=@/path/to/file'"
@@ -79,7 +80,7 @@ class UploadHandler:
 
     async def check(self, request: web.Request) -> UploadTarget:
         """Everything the headers decide: credentials, stage, path, size, body type."""
-        user = self.auth.user_of(request)
+        user = await self.auth.user_of(request)
         stage = _header(request, "stage name", "x-databend-stage-name", "stage_name")
         if not stage:
             raise BadArguments("Missing the stage name: send the header 'stage_name: <stage>'")
@@ -87,7 +88,7 @@ class UploadHandler:
         relative = (relative or "").strip("/")
         check_relative_path(relative, "relative path")
         session = SessionInfo(user=user)
-        await self.engine.stage_files(stage, session)  # an unknown stage is a 404
+        await self.engine.stage_files(stage, session, Need.WRITE)  # unknown stage: 404
         UploadBudget(self.max_upload_size).check_declared(request)
         if request.content_type != "multipart/form-data":
             raise BadArguments(

@@ -68,15 +68,11 @@ class StageIdentityProvider(IdentityProvider):
         An unknown user gets a verifier no password matches, so that a wrong
         name and a wrong password both answer 1045 (no probing for names).
         """
-        if not self.users.exists(username):
-            return User(
-                name=username, auth_string=_UNMATCHABLE, auth_plugin=NativePasswordAuthPlugin.name
-            )
-        return User(
-            name=username,
-            auth_string=self.users.native_password_hash(username),
-            auth_plugin=NativePasswordAuthPlugin.name,
-        )
+        try:
+            verifier = await self.users.native_password_verifier(username)
+        except LookupError:
+            verifier = _UNMATCHABLE
+        return User(name=username, auth_string=verifier, auth_plugin=NativePasswordAuthPlugin.name)
 
 
 class StageServer(MysqlServer):

@@ -12,9 +12,8 @@ from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError, TokenError
 
 from stagedb.errors import SyntaxException
-from stagedb.sql.generator import StageDBGenerator
 from stagedb.sql.nodes import STAGE_STATEMENTS, StageLocation, StageOption
-from stagedb.sql.parser import StageDBParser
+from stagedb.sql.users import StageDBUserGenerator, StageDBUserParser
 
 
 class StageDB(MySQL):
@@ -39,8 +38,8 @@ class StageDB(MySQL):
                     raise
                 raise TokenError(_describe_token_error(sql, start, error)) from error
 
-    Parser = StageDBParser
-    Generator = StageDBGenerator
+    Parser = StageDBUserParser  # the stage statements plus users and privileges
+    Generator = StageDBUserGenerator
 
 
 _DIALECT = StageDB()
