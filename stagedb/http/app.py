@@ -9,13 +9,15 @@ from aiohttp import web
 
 from stagedb import __version__
 from stagedb.engine import Engine
-from stagedb.errors import BadArguments, StageDBError
+from stagedb.errors import BadArguments, LoginThrottled, StageDBError
 from stagedb.http.auth import HttpAuthenticator
 from stagedb.http.expect import continue_after
 from stagedb.http.jsonbody import error_body, error_response, json_response
+from stagedb.http.limits import ConnectionLimit, HttpLimits, StalledBodyWatchdog
 from stagedb.http.presigned import PresignedHandler
 from stagedb.http.upload import UploadHandler
 from stagedb.presign import PRESIGNED_PREFIX, Presigner
+from stagedb.throttle import LoginThrottle, ThrottlePolicy
 from stagedb.users import Users
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     """Answer every error with Databend's JSON error body."""
     try:
         return await handler(request)
+    except LoginThrottled as error:
+        response = error_response(error)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     except StageDBError as error:
         return error_response(error)
     except web.HTTPException as error:  # aiohttp's own: unknown route, wrong method, ...
@@ -57,12 +63,20 @@ def build_http_app(
     *,
     loopback_only: bool,
     max_upload_size: int,
+    limits: HttpLimits | None = None,
+    throttle: LoginThrottle | None = None,
+    connection_limit: ConnectionLimit | None = None,
 ) -> web.Application:
-    """The side port's application."""
-    auth = HttpAuthenticator(users, loopback_only)
+    """The side port's application (``connection_limit.server`` is set once it runs)."""
+    limits = limits or HttpLimits()
+    connection_limit = connection_limit or ConnectionLimit(limits.max_connections)
+    watchdog = StalledBodyWatchdog(limits.body_timeout)
+    auth = HttpAuthenticator(users, loopback_only, throttle or LoginThrottle(ThrottlePolicy()))
     upload = UploadHandler(engine, auth, max_upload_size)
     presigned = PresignedHandler(engine, presigner, max_upload_size)
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(
+        middlewares=[connection_limit.middleware, json_errors, watchdog.middleware]
+    )
     app.router.add_get("/v1/health", health)
     for method in ("PUT", "POST"):
         app.router.add_route(

@@ -8,6 +8,7 @@ import ipaddress
 from aiohttp import web
 
 from stagedb.errors import AuthenticateFailure
+from stagedb.throttle import LoginThrottle, ThrottlePolicy
 from stagedb.users import ROOT, Users
 
 
@@ -25,8 +26,11 @@ class HttpAuthenticator:
     """Authenticates requests; anonymous requests act as root only on a loopback-only,
     password-less server (so Databend's documented curl commands work as written)."""
 
-    def __init__(self, users: Users, loopback_only: bool) -> None:
+    def __init__(
+        self, users: Users, loopback_only: bool, throttle: LoginThrottle | None = None
+    ) -> None:
         self.users = users
+        self.throttle = throttle or LoginThrottle(ThrottlePolicy())  # failed-login lockouts
         self.anonymous_is_root = loopback_only and users.has_empty_password(ROOT)
 
     async def user_of(self, request: web.Request) -> str:
@@ -48,6 +52,10 @@ class HttpAuthenticator:
         user, colon, password = decoded.partition(":")
         if not colon:
             raise AuthenticateFailure("Malformed Basic credentials: expected user:password")
+        address = request.remote or ""
+        self.throttle.check(user, address)  # LoginThrottled (429) while locked out
         if not await self.users.verify_password(user, password):
+            self.throttle.failed(user, address)
             raise AuthenticateFailure(f"Wrong user name or password for '{user}'")
+        self.throttle.succeeded(user, address)
         return user
