@@ -18,6 +18,10 @@ from stagedb.config import (
 )
 from stagedb.errors import StageDBError
 
+CREDENTIAL_LOGGERS = ("botocore", "aiobotocore", "s3fs", "urllib3", "gcsfs", "adlfs", "azure")
+"""Storage clients whose DEBUG logs show credentials (signed headers, request bodies with
+catalog records): never below INFO, even at ``--log-level DEBUG``."""
+
 _FILE_STORAGE_OPTIONS = "stagedb.file_storage_options"
 """Where ``_load_config`` leaves the file's ``[storage_options]`` (not a flag default)."""
 
@@ -261,6 +265,8 @@ def serve(**options: Any) -> None:
     )
     if config.log_level.upper() != "DEBUG":
         logging.getLogger("mysql_mimic").setLevel(logging.WARNING)
+    for library in CREDENTIAL_LOGGERS:  # their DEBUG lines carry keys and request bodies
+        logging.getLogger(library).setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         asyncio.run(run(config))
     except StageDBError as error:
