@@ -95,7 +95,7 @@ def test_pymysql_refuses_a_server_whose_certificate_it_does_not_trust(
 
 
 def test_plaintext_logins_still_work_unless_tls_is_required(server: ServerProcess) -> None:
-    with connect(server) as conn, conn.cursor() as cur:
+    with connect(server, ssl_disabled=True) as conn, conn.cursor() as cur:
         assert not isinstance(conn._sock, ssl.SSLSocket)
         cur.execute("SELECT 1")
         assert cur.fetchall() == ((1,),)
@@ -105,18 +105,20 @@ def test_require_tls_refuses_plaintext_logins_with_3159(
     strict_server: ServerProcess, certs: Certificates
 ) -> None:
     with pytest.raises(pymysql.err.OperationalError) as caught:
-        connect(strict_server)
+        connect(strict_server, ssl_disabled=True)
     errno, message = caught.value.args
     assert errno == 3159
     assert message == (
         "Connections using insecure transport are prohibited while --require_secure_transport=ON."
     )
     with pytest.raises(pymysql.err.OperationalError) as wrong_user:  # before any password check
-        strict_server.connect(user="nobody", password="x")
+        strict_server.connect(user="nobody", password="x", ssl_disabled=True)
     assert wrong_user.value.args[0] == 3159
     with connect(strict_server, ssl={"ca": str(certs.ca)}) as conn, conn.cursor() as cur:
         cur.execute("SELECT 1")
         assert cur.fetchall() == ((1,),)
+    with connect(strict_server) as conn:  # pymysql's default: TLS when the server offers it
+        assert isinstance(conn._sock, ssl.SSLSocket)
 
 
 def mysql_cli_run(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import struct
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import Any
 
 from mysql_mimic.connection import Connection
@@ -69,6 +70,30 @@ class LimitedStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    async def start_tls(self, context: SSLContext) -> None:
+        """Switch to TLS after the client's SSLRequest, losing none of its TLS bytes.
+
+        A client sends its TLS ClientHello right behind the SSLRequest, so the
+        stream reader may already hold part of it; asyncio's ``start_tls`` would
+        never see those bytes and the handshake would hang.  They are handed to
+        the TLS protocol right after it takes over the socket.
+        """
+        transport = self.writer.transport
+        buffered: bytearray = self.reader._buffer  # type: ignore[attr-defined]
+        leftover = bytes(buffered)
+        buffered.clear()
+        loop = asyncio.get_running_loop()
+        switch = loop.create_task(
+            loop.start_tls(transport, transport.get_protocol(), context, server_side=True)
+        )
+        if leftover:
+            await asyncio.sleep(0)  # start_tls installed its protocol; connection_made is next
+            loop.call_soon(_feed, transport.get_protocol(), leftover)
+        tls_transport = await switch
+        # as mysql-mimic's MysqlStream.start_tls: the streams now use the TLS transport
+        self.writer._transport = tls_transport  # type: ignore[attr-defined]
+        self.reader._transport = tls_transport  # type: ignore[attr-defined]
 
     async def read(self) -> bytes:
         """The next packet; closes the connection (after an error) on a limit."""
@@ -126,6 +151,20 @@ class LimitedStream:
             logger.debug("Could not send %s: %s", error.name, reason)
         finally:
             self.writer.transport.abort()
+
+
+def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Deliver ``data`` to ``protocol`` as if it had just arrived from the socket."""
+    if isinstance(protocol, asyncio.BufferedProtocol):
+        view = memoryview(data)
+        while view:
+            buffer = memoryview(protocol.get_buffer(len(view)))
+            size = min(len(buffer), len(view))
+            buffer[:size] = view[:size]
+            protocol.buffer_updated(size)
+            view = view[size:]
+    elif isinstance(protocol, asyncio.Protocol):
+        protocol.data_received(data)
 
 
 class StageConnection(Connection):
