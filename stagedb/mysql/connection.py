@@ -64,6 +64,12 @@ class LimitedStream:
         self.inner = MysqlStream(reader, writer)
         self.reader = reader
         self.writer = writer
+        # the hot paths, bound once (everything else goes through __getattr__)
+        self.write = self.inner.write
+        self.write_many = self.inner.write_many
+        self.write_text_rows = self.inner.write_text_rows
+        self.drain = self.inner.drain
+        self.reset_seq = self.inner.reset_seq
         self.limits = limits
         self.timeout = limits.connect_timeout
         self.logged_in = False
@@ -85,7 +91,13 @@ class LimitedStream:
         buffered.clear()
         loop = asyncio.get_running_loop()
         switch = loop.create_task(
-            loop.start_tls(transport, transport.get_protocol(), context, server_side=True)
+            loop.start_tls(
+                transport,
+                transport.get_protocol(),
+                context,
+                server_side=True,
+                ssl_handshake_timeout=self.limits.connect_timeout,
+            )
         )
         if leftover:
             await asyncio.sleep(0)  # start_tls installed its protocol; connection_made is next
@@ -140,7 +152,7 @@ class LimitedStream:
             + error.message.encode()
         )
         try:
-            await self.inner.write(packet)
+            await self.write(packet)
             if self.writer.can_write_eof():
                 self.writer.write_eof()
             if discard:
