@@ -113,11 +113,12 @@ class Engine:
     # -- stage resolution --------------------------------------------------------
 
     async def stage_files(
-        self, stage: str, session: SessionInfo, need: Need = Need.ANY
+        self, stage: str, session: SessionInfo, need: Need = Need.READ
     ) -> StageFiles:
         """The files of ``stage`` (``~`` is the session user's own stage).
 
-        Raises UnknownStage, or PermissionDenied unless the user may do ``need``.
+        Raises UnknownStage, or PermissionDenied unless the user may do ``need``
+        (READ unless told: handing out a stage's files is reading it).
         """
         if stage == USER_STAGE:
             await self.access.require_user_stage(session.user)

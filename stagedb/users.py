@@ -28,7 +28,7 @@ import secrets
 from collections import OrderedDict
 
 from stagedb.catalog.users import UserCatalog, UserRecord
-from stagedb.passwords import check_http_verifier, native_verifier
+from stagedb.passwords import check_http_verifier, http_verifier, native_verifier
 
 ROOT = "root"
 _CACHE_SIZE = 4096
@@ -43,6 +43,13 @@ class Users:
         self._root_native = native_verifier(root_password) if root_password else None
         self._cache_key = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, str] = OrderedDict()
+        self._decoy_verifier: str | None = None
+
+    def _decoy(self) -> str:
+        """A verifier of a random password, checked for unknown users."""
+        if self._decoy_verifier is None:
+            self._decoy_verifier = http_verifier(secrets.token_hex(16))
+        return self._decoy_verifier
 
     async def get(self, name: str) -> UserRecord | None:
         """A stored (non-root) user, or None."""
@@ -75,7 +82,8 @@ class Users:
         if name == ROOT:
             return _same(password, self.root_password)
         record = await self.get(name)
-        if record is None:
+        if record is None:  # as slow as a wrong password: no probing for names
+            await asyncio.to_thread(lambda: check_http_verifier(password, self._decoy()))
             return False
         tag = hmac.new(self._cache_key, f"{name}\x00{password}".encode(), hashlib.sha256).digest()
         if self._verified.get(tag) == record.http_password:

@@ -7,12 +7,11 @@ at DEBUG, its most talkative level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pymysql
-import pytest
 from accesstools import HttpReply, http, upload
 from conftest import ServerProcess, start_server
 from s3fixtures import AWS_ENV, MotoS3
@@ -25,15 +24,6 @@ WRONG_PW = "Wrong-Guess-55e1f0"
 STAGE_KEY_ID = "AKIASTAGEKEY7Q2W"
 STAGE_SECRET = "Stage-Secret-Key-9b1e4d"
 BUCKET = "secret-bucket"
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    server = MotoS3()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Transcript:
@@ -136,15 +126,15 @@ def full_session(server: ServerProcess, moto: MotoS3, t: Transcript) -> None:
     t.sql(server, *root, "DROP USER bob", "DROP USER root", "SHOW USERS")
 
 
-def test_no_secret_in_any_result_error_or_log(data_dir: Path, moto: MotoS3, tmp_path: Path) -> None:
-    moto.reset()
-    moto.client().create_bucket(Bucket=BUCKET)
+def test_no_secret_in_any_result_error_or_log(data_dir: Path, moto_s3: MotoS3) -> None:
+    moto_s3.reset()
+    moto_s3.client().create_bucket(Bucket=BUCKET)
     server = start_server(
         str(data_dir), "--root-password", ROOT_PW, "--log-level", "DEBUG", env=AWS_ENV
     )
     transcript = Transcript()
     try:
-        full_session(server, moto, transcript)
+        full_session(server, moto_s3, transcript)
         presign_key = (data_dir / "secrets" / "presign.key").read_text().strip()
     finally:
         server.stop()

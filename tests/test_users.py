@@ -7,7 +7,6 @@ import hashlib
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -268,21 +267,12 @@ def test_the_mysql_cli_logs_in_as_a_user(server: ServerProcess) -> None:
 BUCKET = "stagedb-users"
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    server = MotoS3()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def test_users_and_grants_on_s3_are_shared_by_two_servers(moto: MotoS3) -> None:
-    moto.reset()
-    moto.client().create_bucket(Bucket=BUCKET)
+def test_users_and_grants_on_s3_are_shared_by_two_servers(moto_s3: MotoS3) -> None:
+    moto_s3.reset()
+    moto_s3.client().create_bucket(Bucket=BUCKET)
     data = f"s3://{BUCKET}/prefix"
-    first = start_server(data, *moto.storage_flags(), env=AWS_ENV)
-    second = start_server(data, *moto.storage_flags(), env=AWS_ENV)
+    first = start_server(data, *moto_s3.storage_flags(), env=AWS_ENV)
+    second = start_server(data, *moto_s3.storage_flags(), env=AWS_ENV)
     try:
         create_user(first, "bob", BOB_PW)
         run(first, *ROOT, "CREATE STAGE shared")
@@ -297,7 +287,7 @@ def test_users_and_grants_on_s3_are_shared_by_two_servers(moto: MotoS3) -> None:
         assert upload(first, "~", ("bob", BOB_PW)).status == 401
         run(first, *ROOT, "DROP USER bob")
         login_fails(second, "bob", "changed-pw")
-        objects = {o["Key"] for o in moto.client().list_objects_v2(Bucket=BUCKET)["Contents"]}
+        objects = {o["Key"] for o in moto_s3.client().list_objects_v2(Bucket=BUCKET)["Contents"]}
         assert "prefix/catalog/users/bob.json" not in objects
     finally:
         first.stop()

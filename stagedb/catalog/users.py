@@ -21,7 +21,7 @@ from typing import Any
 from fsspec.implementations.local import LocalFileSystem
 
 from stagedb.catalog import commit
-from stagedb.catalog.freshness import DirectoryVersion, Snapshot
+from stagedb.catalog.freshness import DirectoryCache
 from stagedb.errors import CatalogCorrupt, UserAlreadyExists
 from stagedb.storage.filesystems import DataRoot
 
@@ -108,41 +108,28 @@ class UserCatalog:
         self.fs = root.fs
         self.directory = root.full_path("catalog/users")
         self.fs.makedirs(self.directory, exist_ok=True)
-        self._version = (
-            DirectoryVersion(self.fs._strip_protocol(self.directory))
+        self._local: DirectoryCache[dict[str, UserRecord]] | None = (
+            DirectoryCache(self.fs._strip_protocol(self.directory))
             if isinstance(self.fs, LocalFileSystem)
             else None
-        )
-        self._snapshot: Snapshot[dict[str, UserRecord]] | None = None
+        )  # on the local disk, records are read again only when the directory changed
 
     def _path(self, name: str) -> str:
         return f"{self.directory}/{name}{_SUFFIX}"
 
     async def get(self, name: str) -> UserRecord | None:
         """The user named ``name``, or None."""
-        if self._version is not None:
-            return (await self._local_records()).get(name)
+        if self._local is not None:
+            return (await self._local.get(self._read_all)).get(name)
         return await asyncio.to_thread(self._read, self._path(name))
 
     async def all_users(self) -> list[UserRecord]:
         """Every stored user, ordered by name."""
-        if self._version is not None:
-            records = await self._local_records()
+        if self._local is not None:
+            records = await self._local.get(self._read_all)
         else:
             records = await asyncio.to_thread(self._read_all)
         return sorted(records.values(), key=lambda r: r.name)
-
-    async def _local_records(self) -> dict[str, UserRecord]:
-        """On the local disk: re-read only when the directory changed (see ``freshness``)."""
-        assert self._version is not None
-        snapshot = self._snapshot
-        if self._version.still_current(snapshot):
-            assert snapshot is not None
-            return snapshot.value
-        mtime_ns, taken_ns = self._version.begin()
-        records = await asyncio.to_thread(self._read_all)
-        self._snapshot = Snapshot(records, mtime_ns, taken_ns)
-        return records
 
     def _read(self, path: str) -> UserRecord | None:
         try:
