@@ -8,7 +8,9 @@ MySQL, and 403 with code 1063 over HTTP.
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -367,3 +369,26 @@ def test_presigned_urls_stop_when_their_maker_loses_the_privilege(server: Server
     refused = http(upload_url, "PUT", b"x")
     assert refused.status == 403 and refused.error()[0] == 1063
     assert [r[0] for r in run(server, *ROOT, "LIST @s")] == ["data.txt"]
+
+
+def test_an_upload_without_write_is_refused_before_its_body(server: ServerProcess) -> None:
+    """With ``Expect: 100-continue`` the 403 comes instead of 100 Continue."""
+    create_users(server, "bob")
+    run(server, *ROOT, "CREATE STAGE s")
+    run(server, *ROOT, "GRANT READ ON STAGE s TO bob")
+    token = base64.b64encode(b"bob:bob-pw").decode()
+    sock = socket.create_connection((server.host, server.http_port), timeout=10)
+    try:
+        sock.sendall(
+            (
+                "PUT /v1/upload_to_stage HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                "Content-Type: multipart/form-data; boundary=B\r\nstage_name: s\r\n"
+                f"Authorization: Basic {token}\r\nContent-Length: 1000000\r\n\r\n"
+            ).encode()
+        )
+        received = b""
+        while b"\r\n\r\n" not in received and (piece := sock.recv(65536)):
+            received += piece
+    finally:
+        sock.close()
+    assert received.startswith(b"HTTP/1.1 403"), received
