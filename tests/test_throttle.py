@@ -174,3 +174,22 @@ def test_policy_forgets_failures_after_the_window() -> None:
     throttle.check("u", "a")
     throttle.failed("u", "a")
     throttle.check("u", "a")  # one failure: no lockout
+
+
+def test_failed_change_user_closes_the_connection_and_counts(server: ServerProcess) -> None:
+    import mysql.connector  # COM_CHANGE_USER: pymysql cannot send it
+
+    conn = mysql.connector.connect(
+        host=server.host, port=server.mysql_port, user="root", password=PASSWORD,
+        use_pure=True, ssl_disabled=True,
+    )  # fmt: skip
+    with pytest.raises(mysql.connector.Error) as caught:
+        conn.cmd_change_user(username="root", password="guess")
+    assert caught.value.errno == 1045
+    with pytest.raises(mysql.connector.Error):  # no session is left behind
+        conn.cmd_query("SELECT 1")
+    for _ in range(2):  # with the change of user: three failures
+        assert (login(server, "guess") or (0,))[0] == 1045
+    refused = login(server, PASSWORD)
+    assert refused is not None and "due to 3 consecutive failed logins" in refused[1]
+    assert "Traceback" not in "".join(server.output)

@@ -47,8 +47,13 @@ class MysqlLimits:
     require_tls: bool = False
 
 
-class LoginRefused(ConnectionAbortedError):
-    """The login failed or was refused; the client has its error and the socket is closed."""
+class LoginRefused(BaseException):
+    """The login failed or was refused; the client has its error and the socket is closed.
+
+    A BaseException, so that it passes mysql-mimic's ``except Exception`` handlers
+    (which would send one more error and, after COM_CHANGE_USER, go on serving
+    commands) and ends the connection's task; StageServer catches it.
+    """
 
 
 class LimitedStream:
@@ -153,8 +158,6 @@ class LimitedStream:
         )
         try:
             await self.write(packet)
-            if self.writer.can_write_eof():
-                self.writer.write_eof()
             if discard:
                 async with asyncio.timeout(_LINGER):
                     while discard > 0 and (chunk := await self.reader.read(min(discard, 65536))):

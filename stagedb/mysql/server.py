@@ -20,7 +20,7 @@ from mysql_mimic.types import Capabilities
 from stagedb import __version__
 from stagedb.engine import Engine
 from stagedb.errors import TooManyConnections as TooManyConnectionsError
-from stagedb.mysql.connection import LimitedStream, MysqlLimits, StageConnection
+from stagedb.mysql.connection import LimitedStream, LoginRefused, MysqlLimits, StageConnection
 from stagedb.mysql.control import ServerControl
 from stagedb.mysql.session import StageSession
 from stagedb.throttle import LoginThrottle, ThrottlePolicy
@@ -101,6 +101,8 @@ class StageServer(MysqlServer):
             await self._serve(LimitedStream(reader, writer, self.limits))
         except (ConnectionError, ConnectionClosed, asyncio.IncompleteReadError) as error:
             logger.debug("Client went away: %s", error)
+        except LoginRefused as refused:
+            logger.debug("Login refused: %s", refused)
         finally:
             writer.close()
 
