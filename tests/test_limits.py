@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -13,10 +14,12 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from clienttools import RawClient
+from clienttools import BASE_CLIENT_CAPABILITIES, RawClient
 from conftest import ServerProcess, start_server
 from testtools import stored_files, temp_files, wait_until
-from transporttools import closed_within, curl
+from transporttools import closed_within, curl, make_certificates
+
+CLIENT_SSL = 1 << 11
 
 
 @pytest.fixture
@@ -100,6 +103,21 @@ def test_mysql_client_that_never_logs_in_is_cut_off(limited: ServerProcess) -> N
     with RawClient(limited.host, limited.mysql_port, timeout=30) as client:
         client.read_handshake()
         assert closed_within(client.sock, 10)  # it sent nothing after the greeting
+
+
+def test_mysql_stalled_tls_handshake_is_cut_off(data_dir: Path, tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path)
+    proc = start_server(str(data_dir), *certs.server_flags(), "--mysql-connect-timeout", "1")
+    try:
+        with RawClient(proc.host, proc.mysql_port, timeout=30) as client:
+            client.read_handshake()
+            ssl_request = struct.pack(
+                "<IIB23s", BASE_CLIENT_CAPABILITIES | CLIENT_SSL, 1 << 24, 45, b""
+            )
+            client.write_packet(ssl_request, seq=1)  # then no TLS ClientHello
+            assert closed_within(client.sock, 10)
+    finally:
+        proc.stop()
 
 
 def test_mysql_defaults_are_mysqls(server: ServerProcess) -> None:
