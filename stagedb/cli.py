@@ -18,6 +18,10 @@ from stagedb.config import (
 )
 from stagedb.errors import StageDBError
 
+CREDENTIAL_LOGGERS = ("botocore", "aiobotocore", "s3fs", "urllib3", "gcsfs", "adlfs", "azure")
+"""Storage clients whose DEBUG logs show credentials (signed headers, request bodies with
+catalog records): never below INFO, even at ``--log-level DEBUG``."""
+
 _FILE_STORAGE_OPTIONS = "stagedb.file_storage_options"
 """Where ``_load_config`` leaves the file's ``[storage_options]`` (not a flag default)."""
 
@@ -162,6 +166,125 @@ def main() -> None:
     help="REST requests per second per user, in bursts of up to one second's worth "
     "(0: no limit); over it the answer is 429.",
 )
+# --- Transport security and limits (issue 6); README "Transport security and limits".
+@click.option(
+    "--tls-cert",
+    envvar="STAGEDB_TLS_CERT",
+    default=Config.tls_cert,
+    type=click.Path(dir_okay=False),
+    help="PEM certificate (chain): enables TLS on the MySQL port and HTTPS on the HTTP port.",
+)
+@click.option(
+    "--tls-key",
+    envvar="STAGEDB_TLS_KEY",
+    default=Config.tls_key,
+    type=click.Path(dir_okay=False),
+    help="PEM private key (unencrypted) of --tls-cert.",
+)
+@click.option(
+    "--require-tls/--no-require-tls",
+    envvar="STAGEDB_REQUIRE_TLS",
+    default=Config.require_tls,
+    show_default=True,
+    help="Refuse MySQL logins that did not switch to TLS (needs --tls-cert).",
+)
+@click.option(
+    "--login-max-failures",
+    envvar="STAGEDB_LOGIN_MAX_FAILURES",
+    type=click.IntRange(0),
+    default=Config.login_max_failures,
+    show_default=True,
+    help="Failed logins of one user from one address before lockouts start (0: never).",
+)
+@click.option(
+    "--login-lockout",
+    envvar="STAGEDB_LOGIN_LOCKOUT",
+    type=click.FloatRange(0),
+    default=Config.login_lockout,
+    show_default=True,
+    help="First lockout, in seconds; each further failure doubles it.",
+)
+@click.option(
+    "--login-lockout-max",
+    envvar="STAGEDB_LOGIN_LOCKOUT_MAX",
+    type=click.FloatRange(0),
+    default=Config.login_lockout_max,
+    show_default=True,
+    help="Longest lockout, in seconds.",
+)
+@click.option(
+    "--login-failure-window",
+    envvar="STAGEDB_LOGIN_FAILURE_WINDOW",
+    type=click.FloatRange(0),
+    default=Config.login_failure_window,
+    show_default=True,
+    help="Seconds without a failure after which a user's failures are forgotten.",
+)
+@click.option(
+    "--mysql-max-connections",
+    envvar="STAGEDB_MYSQL_MAX_CONNECTIONS",
+    type=click.IntRange(1),
+    default=Config.mysql_max_connections,
+    show_default=True,
+    help="Open MySQL connections at most; beyond, errno 1040.",
+)
+@click.option(
+    "--mysql-max-packet-size",
+    envvar="STAGEDB_MYSQL_MAX_PACKET_SIZE",
+    type=click.IntRange(1024),
+    default=Config.mysql_max_packet_size,
+    show_default=True,
+    help="Largest MySQL packet (max_allowed_packet), in bytes; beyond, errno 1153.",
+)
+@click.option(
+    "--mysql-connect-timeout",
+    envvar="STAGEDB_MYSQL_CONNECT_TIMEOUT",
+    type=click.FloatRange(0, min_open=True),
+    default=Config.mysql_connect_timeout,
+    show_default=True,
+    help="Seconds a MySQL client has to log in.",
+)
+@click.option(
+    "--mysql-wait-timeout",
+    envvar="STAGEDB_MYSQL_WAIT_TIMEOUT",
+    type=click.FloatRange(0, min_open=True),
+    default=Config.mysql_wait_timeout,
+    show_default=True,
+    help="Seconds an idle MySQL session is kept (wait_timeout); then errno 4031 and close.",
+)
+@click.option(
+    "--http-max-connections",
+    envvar="STAGEDB_HTTP_MAX_CONNECTIONS",
+    type=click.IntRange(1),
+    default=Config.http_max_connections,
+    show_default=True,
+    help="Open HTTP connections at most; beyond, 503.",
+)
+@click.option(
+    "--http-max-header-size",
+    envvar="STAGEDB_HTTP_MAX_HEADER_SIZE",
+    type=click.IntRange(256),
+    default=Config.http_max_header_size,
+    show_default=True,
+    help="Longest HTTP request line or header, in bytes; beyond, 400.",
+)
+@click.option(
+    "--http-idle-timeout",
+    envvar="STAGEDB_HTTP_IDLE_TIMEOUT",
+    type=click.FloatRange(0, min_open=True),
+    default=Config.http_idle_timeout,
+    show_default=True,
+    help="Seconds an HTTP connection may take to send a complete request header after "
+    "connecting or after its previous response (keep-alive idle and slow headers).",
+)
+@click.option(
+    "--http-body-timeout",
+    envvar="STAGEDB_HTTP_BODY_TIMEOUT",
+    type=click.FloatRange(0, min_open=True),
+    default=Config.http_body_timeout,
+    show_default=True,
+    help="Seconds a request body may stall before the connection is closed.",
+)
 def serve(**options: Any) -> None:
     """Run the server until SIGINT or SIGTERM."""
     from stagedb.memory import limit_malloc_arenas
@@ -174,6 +297,8 @@ def serve(**options: Any) -> None:
     )
     if config.log_level.upper() != "DEBUG":
         logging.getLogger("mysql_mimic").setLevel(logging.WARNING)
+    for library in CREDENTIAL_LOGGERS:  # their DEBUG lines carry keys and request bodies
+        logging.getLogger(library).setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         asyncio.run(run(config))
     except StageDBError as error:

@@ -39,6 +39,23 @@ class Config:
     rest_page_size: int = 1000
     rest_rate_limit: float = 1000.0
 
+    # --- Transport security and limits (issue 6); README "Transport security and limits".
+    tls_cert: str = ""
+    tls_key: str = ""
+    require_tls: bool = False
+    login_max_failures: int = 5
+    login_lockout: float = 1.0
+    login_lockout_max: float = 300.0
+    login_failure_window: float = 3600.0
+    mysql_max_connections: int = 151
+    mysql_max_packet_size: int = 64 * 1024**2
+    mysql_connect_timeout: float = 10.0
+    mysql_wait_timeout: float = 28800.0
+    http_max_connections: int = 1000
+    http_max_header_size: int = 8190
+    http_idle_timeout: float = 60.0
+    http_body_timeout: float = 60.0
+
     def describe(self) -> dict[str, Any]:
         """The settings, with secrets hidden, for logs and start-up messages."""
         shown: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -15,6 +15,7 @@ from sqlglot import expressions as exp
 from stagedb.catalog.records import StageRecord, StageType
 from stagedb.catalog.stages import StageCatalog
 from stagedb.catalog.tokens import TokenCatalog
+from stagedb.catalog.users import UserCatalog
 from stagedb.errors import (
     BadArguments,
     FileNotFound,
@@ -25,6 +26,7 @@ from stagedb.errors import (
     UnknownStage,
 )
 from stagedb.presign import MAX_EXPIRE_SECONDS, PresignedUrl, Presigner
+from stagedb.privileges import CREATE_STAGE, Access, Need
 from stagedb.results import Column, ColumnType, Done, Result, Rows, format_timestamp
 from stagedb.sql.nodes import (
     CreateStage,
@@ -65,6 +67,8 @@ from stagedb.storage.paths import (
 )
 from stagedb.storage.writer import FileWriter
 from stagedb.tokens import create_token, drop_token, show_tokens
+from stagedb.user_statements import USER_RUNNERS
+from stagedb.users import Users
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +97,13 @@ class SessionInfo:
 class Engine:
     """Runs stage statements against the catalog and the stages' storage."""
 
-    def __init__(self, root: DataRoot, presigner: Presigner) -> None:
+    def __init__(self, root: DataRoot, presigner: Presigner, users: Users | None = None) -> None:
         self.root = root
         self.catalog = StageCatalog(root)
         self.presigner = presigner
         self.tokens = TokenCatalog(root)
+        self.users = users if users is not None else Users(UserCatalog(root))
+        self.access = Access(self.users)
 
     @classmethod
     def handles(cls, statement: exp.Expression) -> bool:
@@ -113,14 +119,22 @@ class Engine:
 
     # -- stage resolution --------------------------------------------------------
 
-    async def stage_files(self, stage: str, session: SessionInfo) -> StageFiles:
-        """The files of ``stage`` (``~`` is the session user's own stage)."""
+    async def stage_files(
+        self, stage: str, session: SessionInfo, need: Need = Need.READ
+    ) -> StageFiles:
+        """The files of ``stage`` (``~`` is the session user's own stage).
+
+        Raises UnknownStage, or PermissionDenied unless the user may do ``need``
+        (READ unless told: handing out a stage's files is reading it).
+        """
         if stage == USER_STAGE:
+            await self.access.require_user_stage(session.user)
             return StageFiles(self.root.subdir(user_stage_dir(session.user)))
         check_stage_name(stage, "used")
         record = await self.catalog.get(stage)
         if record is None:
             raise UnknownStage(stage)
+        await self.access.require_stage(session.user, record, need)
         return self.files_of(record)
 
     def files_of(self, record: StageRecord) -> StageFiles:
@@ -136,20 +150,21 @@ class Engine:
     ) -> int:
         """Store a file in a stage atomically (visible only once complete); return its size."""
         check_file_path(path)
-        files = await self.stage_files(stage, session)
+        files = await self.stage_files(stage, session, Need.WRITE)
         try:
             return await files.write(path, chunks)
         except OSError as error:
             raise StorageOther(f"Writing '{path}' failed: {error.strerror or error}") from None
 
     async def file_writer(self, stage: str, session: SessionInfo) -> FileWriter:
-        """Opens files of ``stage`` for fronts that receive bytes in a worker thread."""
-        return FileWriter(await self.stage_files(stage, session))
+        """Opens files of ``stage`` for fronts that receive bytes in a worker thread
+        (needs WRITE, like every upload)."""
+        return FileWriter(await self.stage_files(stage, session, Need.WRITE))
 
     async def file_size(self, stage: str, path: str, session: SessionInfo) -> int:
         """The size of a file in a stage; FileNotFound if there is none."""
         check_file_path(path)
-        files = await self.stage_files(stage, session)
+        files = await self.stage_files(stage, session, Need.READ)
         try:
             return await files.size(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -159,7 +174,7 @@ class Engine:
         self, stage: str, path: str, session: SessionInfo, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         """Stream a byte range of a file in a stage."""
-        files = await self.stage_files(stage, session)
+        files = await self.stage_files(stage, session, Need.READ)
         return files.read(path, start, end)
 
     # -- programmatic access tokens (issue 5) -------------------------------------------
@@ -172,6 +187,11 @@ class Engine:
 
     async def _create_stage(self, statement: CreateStage, session: SessionInfo) -> Result:
         name = check_stage_name(statement.this.name, "created")
+        existing = await self.catalog.get(name) if statement.args.get("replace") else None
+        if existing is not None:
+            await self.access.require_stage(session.user, existing, Need.OWNERSHIP)
+        else:
+            await self.access.require_global(session.user, CREATE_STAGE)
         record = await self._record_from(statement, name, session)
         if record.stage_type is StageType.EXTERNAL:
             await self._check_location(record)
@@ -208,6 +228,7 @@ class Engine:
                 file_format=file_format,
                 comment=comment,
                 creator=session.user,
+                owner=session.user,
             )
         _, url = normalize_external_url(url_node.name)
         return StageRecord(
@@ -218,6 +239,7 @@ class Engine:
             file_format=file_format,
             comment=comment,
             creator=session.user,
+            owner=session.user,
         )
 
     async def _check_location(self, record: StageRecord) -> None:
@@ -225,13 +247,14 @@ class Engine:
         files = self.files_of(record)
         await asyncio.to_thread(check_location, files.fs, record.url, record.connection)
 
-    async def _drop_stage(self, statement: DropStage, _session: SessionInfo) -> Result:
+    async def _drop_stage(self, statement: DropStage, session: SessionInfo) -> Result:
         name = check_stage_name(statement.this.name, "dropped")
         record = await self.catalog.get(name)
         if record is None:
             if statement.args.get("exists"):
                 return Done(warnings=1)
             raise UnknownStage(name)
+        await self.access.require_stage(session.user, record, Need.OWNERSHIP)
         internal = record.stage_type is StageType.INTERNAL
         if internal:
             await self.files_of(record).purge()
@@ -245,14 +268,14 @@ class Engine:
         location: StageLocation = statement.this
         prefix = check_relative_path(location.path)
         pattern = _compile_pattern(statement.args.get("pattern"))
-        files = await self.stage_files(location.stage, session)
+        files = await self.stage_files(location.stage, session, Need.READ)
         return Rows(LIST_COLUMNS, _list_rows(files, prefix, pattern))
 
     async def _remove_files(self, statement: RemoveFiles, session: SessionInfo) -> Result:
         location: StageLocation = statement.this
         prefix = check_relative_path(location.path)
         pattern = _compile_pattern(statement.args.get("pattern"))
-        files = await self.stage_files(location.stage, session)
+        files = await self.stage_files(location.stage, session, Need.WRITE)
         removed, failures = await files.remove(prefix, pattern)
         if failures:
             shown = "; ".join(f"{f.name}: {f.reason}" for f in failures[:10])
@@ -263,8 +286,8 @@ class Engine:
             )
         return Rows(REMOVE_COLUMNS, [(name,) for name in removed])
 
-    async def _show_stages(self, statement: ShowStages, _session: SessionInfo) -> Result:
-        records = await self.catalog.all_stages()
+    async def _show_stages(self, statement: ShowStages, session: SessionInfo) -> Result:
+        records = await self.access.visible(session.user, await self.catalog.all_stages())
         like = statement.args.get("like")
         if like is not None:
             regex = like_to_regex(like.name)
@@ -281,7 +304,7 @@ class Engine:
         content_type_node = statement.args.get("content_type")
         content_type = content_type_node.name if content_type_node is not None else None
         upload = bool(statement.args.get("upload"))
-        files = await self.stage_files(location.stage, session)
+        files = await self.stage_files(location.stage, session, Need.WRITE if upload else Need.READ)
         native = await files.presigned_url(path, upload, expire, content_type)
         method = "PUT" if upload else "GET"
         if native is not None:
@@ -301,7 +324,10 @@ class Engine:
             return Rows(STAGE_COLUMNS, [stage_row(user_stage_record(session.user))])
         check_stage_name(name, "described")
         record = await self.catalog.get(name)
-        return Rows(STAGE_COLUMNS, [stage_row(record)] if record is not None else [])
+        if record is None:
+            return Rows(STAGE_COLUMNS, [])
+        await self.access.require_stage(session.user, record, Need.ANY)
+        return Rows(STAGE_COLUMNS, [stage_row(record)])
 
     _RUNNERS: ClassVar[dict[type[exp.Expression], Callable[..., Awaitable[Result]]]] = {
         CreateStage: _create_stage,
@@ -315,6 +341,7 @@ class Engine:
         CreateToken: create_token,
         ShowTokens: show_tokens,
         DropToken: drop_token,
+        **USER_RUNNERS,  # users and privileges: stagedb/user_statements.py
     }
 
 

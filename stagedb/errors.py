@@ -79,6 +79,26 @@ class AuthenticateFailure(StageDBError):
     name, code, errno, sqlstate, http_status = "AuthenticateFailure", 2201, 1045, "28000", 401
 
 
+class UnknownUser(StageDBError):
+    """The named user does not exist."""
+
+    name, code, errno, sqlstate, http_status = "UnknownUser", 2201, 1396, "HY000", 404
+
+    def __init__(self, user: str) -> None:
+        super().__init__(f"User '{user}'@'%' does not exist")
+        self.user = user
+
+
+class UserAlreadyExists(StageDBError):
+    """CREATE USER of a name that is taken."""
+
+    name, code, errno, sqlstate, http_status = "UserAlreadyExists", 2202, 1396, "HY000", 409
+
+    def __init__(self, user: str) -> None:
+        super().__init__(f"User '{user}'@'%' already exists")
+        self.user = user
+
+
 class UploadTooLarge(BadArguments):
     """An upload larger than the configured ``max_upload_size``."""
 
@@ -164,3 +184,65 @@ class UnknownNamespace(StageDBError):
     """A REST path naming a database or schema other than the one stagedb answers for."""
 
     name, code, errno, sqlstate, http_status = "UnknownDatabase", 1003, 1049, "42000", 404
+
+
+# --- Transport security and limits (issue 6): logins refused before any password check,
+# and connections cut by a limit.  The MySQL front sends ``message`` as MySQL words it.
+
+
+class LoginThrottled(StageDBError):
+    """Too many failed logins for one user from one address: refused until the lockout ends."""
+
+    name, code, errno, sqlstate, http_status = "AuthenticateFailure", 2201, 3955, "HY000", 429
+
+    def __init__(self, user: str, address: str, retry_after: float, failures: int) -> None:
+        seconds = max(1, round(retry_after + 0.49))
+        super().__init__(
+            f"Access denied for user '{user}'@'{address}'. Account is blocked for {seconds} "
+            f"second(s) ({seconds} second(s) remaining) due to {failures} consecutive "
+            f"failed logins"
+        )
+        self.retry_after = seconds
+
+
+class InsecureTransport(StageDBError):
+    """A plaintext login while ``require_tls`` is on."""
+
+    name, code, errno, sqlstate, http_status = "AuthenticateFailure", 2201, 3159, "HY000", 403
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Connections using insecure transport are prohibited while "
+            "--require_secure_transport=ON."
+        )
+
+
+class TooManyConnections(StageDBError):
+    """A port is at its ``max_connections``."""
+
+    name, code, errno, sqlstate, http_status = "TooManyConnections", 1040, 1040, "08004", 503
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("Too many connections")
+        self.limit = limit
+
+
+class PacketTooLarge(StageDBError):
+    """A MySQL packet over ``mysql_max_packet_size`` (MySQL's max_allowed_packet)."""
+
+    name, code, errno, sqlstate, http_status = "PacketTooLarge", 1153, 1153, "08S01", 413
+
+    def __init__(self) -> None:
+        super().__init__("Got a packet bigger than 'max_allowed_packet' bytes")
+
+
+class IdleTimeout(StageDBError):
+    """A connection idle for longer than its timeout; the server closes it."""
+
+    name, code, errno, sqlstate, http_status = "IdleTimeout", 4031, 4031, "HY000", 408
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The client was disconnected by the server because of inactivity. "
+            "See wait_timeout and interactive_timeout for configuring this behavior."
+        )

@@ -9,17 +9,20 @@ import signal
 from aiohttp import web
 
 from stagedb import __version__
+from stagedb.catalog.users import UserCatalog
 from stagedb.config import Config
 from stagedb.engine import Engine
 from stagedb.errors import BadArguments, InvalidConfig
 from stagedb.http import build_http_app
 from stagedb.http.auth import is_loopback
+from stagedb.http.limits import ConnectionLimit
 from stagedb.http.rest import RestSettings
 from stagedb.mysql import build_mysql_server
 from stagedb.mysql.control import ServerControl
 from stagedb.presign import Presigner, load_or_create_key
 from stagedb.storage.filesystems import DataRoot
-from stagedb.users import Users
+from stagedb.transport import Transport, refuse_open_root
+from stagedb.users import ROOT, Users
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +41,16 @@ async def _open_data_root(config: Config) -> DataRoot:
 
 async def run(config: Config) -> None:
     """Serve until SIGINT/SIGTERM; then close every connection and return."""
+    transport = Transport.from_config(config)
     root = await _open_data_root(config)
     presigner = Presigner(await asyncio.to_thread(load_or_create_key, root), config.public_url)
-    engine = Engine(root, presigner)
-    users = Users(root_password=config.root_password)
-    mysql = build_mysql_server(engine, users)
+    users = Users(UserCatalog(root), root_password=config.root_password)  # root: config wins
+    engine = Engine(root, presigner, users)
+    refuse_open_root(config, root_has_password=not users.has_empty_password(ROOT))
+    mysql = build_mysql_server(
+        engine, users, limits=transport.mysql, throttle=transport.throttle, ssl=transport.ssl
+    )
+    connection_limit = ConnectionLimit(transport.http.max_connections)
     http = web.AppRunner(
         build_http_app(
             engine,
@@ -56,31 +64,38 @@ async def run(config: Config) -> None:
                 config.rest_page_size,
                 config.rest_rate_limit,
             ),
+            limits=transport.http,
+            throttle=transport.throttle,
+            connection_limit=connection_limit,
         ),
         access_log=None,
         handle_signals=False,
         shutdown_timeout=5,
+        **transport.http.runner_options(),
     )
     await http.setup()
+    connection_limit.server = http.server
     try:
         await mysql.start_server(host=config.host, port=config.mysql_port)
-        await web.TCPSite(http, config.host, config.http_port).start()
+        await web.TCPSite(http, config.host, config.http_port, ssl_context=transport.ssl).start()
     except OSError as error:
         mysql.close()
         await http.cleanup()
         raise InvalidConfig(f"Cannot listen on {config.host}: {error.strerror or error}") from None
     mysql_address = mysql.sockets()[0].getsockname()
     http_address = http.addresses[0]
+    scheme = "https" if transport.ssl else "http"
     if not config.public_url:
         shown_host = "127.0.0.1" if http_address[0] in ("0.0.0.0", "::") else http_address[0]
-        presigner.base_url = f"http://{shown_host}:{http_address[1]}"
+        presigner.base_url = f"{scheme}://{shown_host}:{http_address[1]}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     print(f"stagedb {__version__}", flush=True)
-    print(f"MySQL protocol: {mysql_address[0]}:{mysql_address[1]}", flush=True)
-    print(f"HTTP: {http_address[0]}:{http_address[1]}", flush=True)
+    mysql_tls = transport.mysql_banner()
+    print(f"MySQL protocol: {mysql_address[0]}:{mysql_address[1]} ({mysql_tls})", flush=True)
+    print(f"HTTP: {http_address[0]}:{http_address[1]} ({scheme.upper()})", flush=True)
     print(f"Data: {config.data_description()}", flush=True)
 
     try:

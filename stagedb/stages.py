@@ -115,7 +115,7 @@ def _render_row(record: StageRecord) -> tuple[Any, ...]:
         f"'{record.creator}'@'%'",
         _created_on(record.created_on),
         record.comment,
-        record.creator,
+        record.owner,
     )
 
 
@@ -135,6 +135,7 @@ def user_stage_record(user: str) -> StageRecord:
         file_format=dict(DEFAULT_FILE_FORMAT),
         creator=user,
         created_on="",
+        owner=user,
     )
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -153,3 +154,18 @@ def mysql_cli() -> str | None:
             pytest.fail("the mysql CLI is required under CI (apt-get install mariadb-client)")
         pytest.skip("the mysql CLI is not installed")
     return found
+
+
+# -- a moto S3 server for a module's tests (users, privileges, secrets) ---------------------
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[Any]:
+    """One moto S3 server for the module (see s3fixtures.MotoS3)."""
+    from s3fixtures import MotoS3
+
+    server = MotoS3()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -745,14 +745,15 @@ def test_anonymous_and_passwords_on_a_server_with_a_root_password(
 
 
 def test_anonymous_is_refused_when_listening_beyond_loopback(data_dir: Path, work: Path) -> None:
-    server = start_server(str(data_dir), "--host", "0.0.0.0")
+    # beyond loopback root needs a password (issue 6: the server refuses to start without one)
+    server = start_server(str(data_dir), "--host", "0.0.0.0", "--root-password", "pw")
     try:
         (work / "a.txt").write_text("a")
         url = f"http://127.0.0.1:{server.http_port}/v1/upload_to_stage"
         anonymous = curl("-H", "stage_name:~", "-F", "upload=@a.txt", url, cwd=work)
         assert anonymous.status == 401
         check_success(
-            curl("-u", "root:", "-H", "stage_name:~", "-F", "upload=@a.txt", url, cwd=work),
+            curl("-u", "root:pw", "-H", "stage_name:~", "-F", "upload=@a.txt", url, cwd=work),
             "~",
             ["a.txt"],
         )

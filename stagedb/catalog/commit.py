@@ -1,11 +1,13 @@
 """Atomic commits of small catalog files on fsspec filesystems.
 
-Two primitives, chosen per filesystem:
+Three primitives, chosen per filesystem:
 
 * ``create_exclusive``: write a whole file only if nothing is at the path.
   Exactly one of several racing writers (threads or processes) wins; a crash
   leaves either no file or the complete one.
 * ``replace``: write a whole file over whatever is there, atomically.
+* ``update``: read-modify-write one file without losing a concurrent update
+  (see its docstring).
 
 On the local disk both are built from a complete temporary file plus
 ``os.link`` (fails if the target exists) or ``os.replace``.  On S3 both are
@@ -18,10 +20,14 @@ fsspec's ``pipe_file(mode="create")``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import random
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
@@ -95,3 +101,59 @@ def _s3_commit(fs: AbstractFileSystem, path: str, data: bytes, *, exclusive: boo
             return
         time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
     raise OSError(f"'{path}' kept changing under {S3_ATTEMPTS} attempts to write it; try again")
+
+
+# -- read-modify-write (user records: a GRANT must not lose a concurrent one) -------------
+
+_PROCESS_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def update(fs: AbstractFileSystem, path: str, change: Callable[[bytes], bytes | None]) -> bool:
+    """Atomically replace the file at ``path`` by ``change(old contents)``.
+
+    ``change`` returning None leaves the file alone.  Returns False if there is
+    no file (nothing is written).  On S3 this is a compare-and-swap on the ETag,
+    retried while other writers get in between; on the local disk the read and
+    the replace run under an exclusive ``flock`` of the directory's ``.lock``
+    file, which every stagedb process on the machine honours; elsewhere under a
+    lock of this process only.
+    """
+    if s3.is_s3(fs):
+        for attempt in range(S3_ATTEMPTS):
+            tag = s3.etag(fs, path)
+            if tag is None:
+                return False
+            new = change(fs.cat_file(path))
+            if new is None or s3.conditional_put(fs, path, new, tag):
+                return True
+            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+        raise OSError(f"'{path}' kept changing under {S3_ATTEMPTS} attempts to write it; try again")
+    with _exclusive(fs, path):
+        try:
+            old = fs.cat_file(path)
+        except FileNotFoundError:
+            return False
+        new = change(old)
+        if new is not None:
+            replace(fs, path, new)
+        return True
+
+
+@contextlib.contextmanager
+def _exclusive(fs: AbstractFileSystem, path: str) -> Iterator[None]:
+    directory = path.rpartition("/")[0]
+    if isinstance(fs, LocalFileSystem):
+        local = fs._strip_protocol(directory)
+        os.makedirs(local, exist_ok=True)
+        with open(f"{local}/.lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return
+    with _PROCESS_LOCKS_GUARD:
+        lock = _PROCESS_LOCKS.setdefault(directory, threading.Lock())
+    with lock:
+        yield

@@ -16,8 +16,10 @@ filesystems are read on every statement.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -60,3 +62,21 @@ class DirectoryVersion:
         if snapshot.taken_ns - snapshot.mtime_ns <= RACY_NS:
             return False
         return self.current() == snapshot.mtime_ns
+
+
+class DirectoryCache(Generic[T]):
+    """A value read from one local directory, read again only once the directory changed."""
+
+    def __init__(self, path: str) -> None:
+        self.version = DirectoryVersion(path)
+        self._snapshot: Snapshot[T] | None = None
+
+    async def get(self, read: Callable[[], T]) -> T:
+        """The cached value, or ``read()`` (in a worker thread) if it may be stale."""
+        snapshot = self._snapshot
+        if snapshot is not None and self.version.still_current(snapshot):
+            return snapshot.value
+        mtime_ns, taken_ns = self.version.begin()
+        value = await asyncio.to_thread(read)
+        self._snapshot = Snapshot(value, mtime_ns, taken_ns)
+        return value

@@ -33,6 +33,8 @@ class StageRecord:
     comment: str | None = None
     creator: str = "root"
     created_on: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    owner: str = "root"
+    """Who holds every privilege on the stage (records from before owners existed: root)."""
 
     @property
     def storage_type(self) -> str | None:

@@ -9,11 +9,12 @@ from aiohttp import web
 
 from stagedb import __version__
 from stagedb.engine import Engine
-from stagedb.errors import BadArguments, StageDBError
+from stagedb.errors import BadArguments, LoginThrottled, StageDBError
 from stagedb.http.auth import HttpAuthenticator
 from stagedb.http.direct import CLOSE_AFTER_RESPONSE, DirectReceiver
 from stagedb.http.expect import HeaderCheck, continue_after
 from stagedb.http.jsonbody import error_body, error_response, json_response
+from stagedb.http.limits import ConnectionLimit, HttpLimits, StalledBodyWatchdog
 from stagedb.http.openapi import OPENAPI_PATH, openapi_handler
 from stagedb.http.presigned import PresignedHandler
 from stagedb.http.rest import RestContext, RestSettings, rest_middleware
@@ -21,6 +22,7 @@ from stagedb.http.snowflake import SnowflakeStages
 from stagedb.http.upload import UploadHandler
 from stagedb.http.zilliz import ZillizStages
 from stagedb.presign import PRESIGNED_PREFIX, Presigner
+from stagedb.throttle import LoginThrottle, ThrottlePolicy
 from stagedb.users import Users
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except LoginThrottled as error:
+        response = error_response(error)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     except StageDBError as error:
         return error_response(error)
     except web.HTTPException as error:  # aiohttp's own: unknown route, wrong method, ...
@@ -78,13 +84,28 @@ def build_http_app(
     loopback_only: bool,
     max_upload_size: int,
     rest: RestSettings | None = None,
+    limits: HttpLimits | None = None,
+    throttle: LoginThrottle | None = None,
+    connection_limit: ConnectionLimit | None = None,
 ) -> web.Application:
-    """The side port's application."""
-    auth = HttpAuthenticator(users, loopback_only, engine)
-    receiver = DirectReceiver()
+    """The side port's application (``connection_limit.server`` is set once it runs)."""
+    limits = limits or HttpLimits()
+    connection_limit = connection_limit or ConnectionLimit(limits.max_connections)
+    watchdog = StalledBodyWatchdog(limits.body_timeout)
+    auth = HttpAuthenticator(
+        users, loopback_only, throttle or LoginThrottle(ThrottlePolicy()), engine
+    )
+    receiver = DirectReceiver(idle_timeout=limits.body_timeout)
     upload = UploadHandler(engine, auth, max_upload_size, receiver)
     presigned = PresignedHandler(engine, presigner, max_upload_size, receiver)
-    app = web.Application(middlewares=[json_errors, rest_middleware(auth)])
+    app = web.Application(
+        middlewares=[
+            connection_limit.middleware,
+            json_errors,
+            watchdog.middleware,
+            rest_middleware(auth),
+        ]
+    )
     app.on_shutdown.append(lambda _app: _stop_uploads(receiver))
     app.on_cleanup.append(lambda _app: _shutdown(receiver))
     app.router.add_get("/v1/health", health)

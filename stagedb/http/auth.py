@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from stagedb.errors import AuthenticateFailure
+from stagedb.throttle import LoginThrottle, ThrottlePolicy
 from stagedb.users import ROOT, Users
 
 if TYPE_CHECKING:
@@ -35,8 +36,15 @@ class HttpAuthenticator:
     """Authenticates requests; anonymous requests act as root only on a loopback-only,
     password-less server (so Databend's documented curl commands work as written)."""
 
-    def __init__(self, users: Users, loopback_only: bool, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        users: Users,
+        loopback_only: bool,
+        throttle: LoginThrottle | None = None,
+        engine: Engine | None = None,
+    ) -> None:
         self.users = users
+        self.throttle = throttle or LoginThrottle(ThrottlePolicy())  # failed-login lockouts
         self.anonymous_is_root = loopback_only and users.has_empty_password(ROOT)
         self.engine = engine
 
@@ -73,7 +81,7 @@ class HttpAuthenticator:
             raise outcome
         raise AuthenticateFailure("The bearer token was not checked")
 
-    def user_of(self, request: web.Request) -> str:
+    async def user_of(self, request: web.Request) -> str:
         """The authenticated user name, or raise AuthenticateFailure (401)."""
         header = request.headers.get("Authorization")
         if header is None:
@@ -96,6 +104,10 @@ class HttpAuthenticator:
         user, colon, password = decoded.partition(":")
         if not colon:
             raise AuthenticateFailure("Malformed Basic credentials: expected user:password")
-        if not self.users.verify_password(user, password):
+        address = request.remote or ""
+        self.throttle.check(user, address)  # LoginThrottled (429) while locked out
+        if not await self.users.verify_password(user, password):
+            self.throttle.failed(user, address)
             raise AuthenticateFailure(f"Wrong user name or password for '{user}'")
+        self.throttle.succeeded(user, address)
         return user

@@ -13,6 +13,7 @@ from stagedb.http.body import UploadBudget, raw_chunks
 from stagedb.http.direct import DirectBody, DirectReceiver
 from stagedb.http.jsonbody import error_response, json_response
 from stagedb.presign import Presigner
+from stagedb.privileges import Need
 from stagedb.storage.writer import FileWriter
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class PresignedHandler:
                 f"This presigned URL needs the header Content-Type: {target.content_type}"
             )
         UploadBudget(self.max_upload_size).check_declared(request)
-        await self.engine.stage_files(target.stage, target.session)  # an unknown stage is a 404
+        await self.engine.stage_files(target.stage, target.session, Need.WRITE)  # 404, 403
         return target
 
     async def download(self, request: web.Request) -> web.StreamResponse:

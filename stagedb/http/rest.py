@@ -91,9 +91,9 @@ class RestContext:
         self.settings = settings
         self.limiter = RateLimiter(settings.rate_limit)
 
-    def session(self, request: web.Request) -> SessionInfo:
+    async def session(self, request: web.Request) -> SessionInfo:
         """The authenticated user's session, counted against their rate limit."""
-        user = self.auth.user_of(request)
+        user = await self.auth.user_of(request)
         self.limiter.check(user)
         return SessionInfo(user=user)
 

@@ -272,14 +272,14 @@ class SnowflakeStages:
         router.add_get(BASE + "/{name}/files", self.list_files, allow_head=False)
         router.add_post(BASE + "/{name}/files/{filePath:.+}:presigned-url", self.presigned_url)
 
-    def _session(self, request: web.Request) -> SessionInfo:
-        session = self.context.session(request)
+    async def _session(self, request: web.Request) -> SessionInfo:
+        session = await self.context.session(request)
         _check_namespace(request, self.context)
         return session
 
     async def list_stages(self, request: web.Request) -> web.Response:
         """``GET .../stages?like=``: SHOW STAGES [LIKE]."""
-        session = self._session(request)
+        session = await self._session(request)
         like = request.query.get("like")
         statement = ShowStages(like=exp.Literal.string(like) if like is not None else None)
         rows = await self.engine.execute(statement, session)
@@ -288,7 +288,7 @@ class SnowflakeStages:
 
     async def create_stage(self, request: web.Request) -> web.Response:
         """``POST .../stages?createMode=``: CREATE [OR REPLACE] STAGE [IF NOT EXISTS]."""
-        session = self._session(request)
+        session = await self._session(request)
         mode = request.query.get("createMode", "errorIfExists")
         if mode not in CREATE_MODES:
             raise BadArguments(f"createMode must be one of {', '.join(CREATE_MODES)}, not '{mode}'")
@@ -301,7 +301,7 @@ class SnowflakeStages:
 
     async def fetch_stage(self, request: web.Request) -> web.Response:
         """``GET .../stages/{name}``: DESCRIBE STAGE."""
-        session = self._session(request)
+        session = await self._session(request)
         name = _stage_name(request)
         rows = await self.engine.execute(DescribeStage(this=exp.to_identifier(name)), session)
         assert isinstance(rows, Rows)
@@ -312,7 +312,7 @@ class SnowflakeStages:
 
     async def delete_stage(self, request: web.Request) -> web.Response:
         """``DELETE .../stages/{name}?ifExists=``: DROP STAGE [IF EXISTS]."""
-        session = self._session(request)
+        session = await self._session(request)
         name = _stage_name(request)
         exists = _boolean(request, "ifExists")
         await self.engine.execute(DropStage(this=exp.to_identifier(name), exists=exists), session)
@@ -320,7 +320,7 @@ class SnowflakeStages:
 
     async def list_files(self, request: web.Request) -> web.Response:
         """``GET .../stages/{name}/files?pattern=&prefix=``: LIST @name/prefix PATTERN = ..."""
-        session = self._session(request)
+        session = await self._session(request)
         name = _stage_name(request, user_stage=True)
         prefix = request.query.get("prefix")
         pattern = request.query.get("pattern")
@@ -336,7 +336,7 @@ class SnowflakeStages:
 
     async def presigned_url(self, request: web.Request) -> web.Response:
         """``POST .../stages/{name}/files/{filePath}:presigned-url``: PRESIGN."""
-        session = self._session(request)
+        session = await self._session(request)
         name = _stage_name(request, user_stage=True)
         body = await json_object(request, required=False)
         mode = optional_str(body, "mode") or "download"

@@ -22,6 +22,7 @@ from stagedb.http.body import UploadBudget, raw_chunks
 from stagedb.http.direct import DirectBody, DirectReceiver
 from stagedb.http.jsonbody import json_response
 from stagedb.http.multipart import CURL_HINT, MultipartFiles
+from stagedb.privileges import Need
 from stagedb.storage.paths import check_relative_path
 
 
@@ -73,7 +74,7 @@ class UploadHandler:
 
     async def check(self, request: web.Request) -> UploadTarget:
         """Everything the headers decide: credentials, stage, path, size, body type."""
-        user = self.auth.user_of(request)
+        user = await self.auth.user_of(request)
         stage = _header(request, "stage name", "x-databend-stage-name", "stage_name")
         if not stage:
             raise BadArguments("Missing the stage name: send the header 'stage_name: <stage>'")
@@ -81,7 +82,7 @@ class UploadHandler:
         relative = (relative or "").strip("/")
         check_relative_path(relative, "relative path")
         session = SessionInfo(user=user)
-        await self.engine.stage_files(stage, session)  # an unknown stage is a 404
+        await self.engine.stage_files(stage, session, Need.WRITE)  # unknown stage: 404
         UploadBudget(self.max_upload_size).check_declared(request)
         content_type = request.headers.get("Content-Type", "")
         mimetype = parse_mimetype(content_type)

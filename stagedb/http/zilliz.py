@@ -44,7 +44,7 @@ class ZillizStages:
 
     async def create(self, request: web.Request) -> web.Response:
         """``POST /v2/stages/create {"projectId", "regionId", "stageName"}``."""
-        session = self.context.session(request)
+        session = await self.context.session(request)
         body = await json_object(request, required=True)
         for ignored in ("projectId", "regionId"):
             optional_str(body, ignored)
@@ -56,7 +56,7 @@ class ZillizStages:
 
     async def list(self, request: web.Request) -> web.Response:
         """``GET /v2/stages?currentPage=&pageSize=``: one page of stage names, and the count."""
-        session = self.context.session(request)
+        session = await self.context.session(request)
         page = page_of(
             request,
             self.context.settings.page_size,
@@ -79,7 +79,7 @@ class ZillizStages:
 
     async def delete(self, request: web.Request) -> web.Response:
         """``DELETE /v2/stages/{stageName}``: DROP STAGE (an unknown stage is an error)."""
-        session = self.context.session(request)
+        session = await self.context.session(request)
         name = request.match_info["stageName"]
         await self.engine.execute(DropStage(this=exp.to_identifier(name)), session)
         return envelope({"stageName": name})

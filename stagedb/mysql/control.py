@@ -7,20 +7,24 @@ import contextlib
 from typing import Any
 
 from mysql_mimic.constants import KillKind
-from mysql_mimic.control import LocalControl
+from mysql_mimic.control import LocalControl, TooManyConnections
 
 
 class ServerControl(LocalControl):
-    """mysql-mimic's in-memory control that also closes all connections on shutdown."""
+    """mysql-mimic's in-memory control that also closes all connections on shutdown
+    and refuses connections beyond ``max_connections``."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 151) -> None:
         super().__init__()
+        self.max_connections = max_connections
         self._open: set[int] = set()
         self._all_closed = asyncio.Event()
         self._all_closed.set()
 
     async def add(self, connection: Any) -> int:
-        """Register a new connection; return its id."""
+        """Register a new connection; return its id (TooManyConnections over the limit)."""
+        if len(self._open) >= self.max_connections:
+            raise TooManyConnections()
         connection_id = int(await super().add(connection))
         self._open.add(connection_id)
         self._all_closed.clear()

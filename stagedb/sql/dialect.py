@@ -12,9 +12,9 @@ from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError, TokenError
 
 from stagedb.errors import SyntaxException
-from stagedb.sql.generator import StageDBGenerator
 from stagedb.sql.nodes import STAGE_STATEMENTS, StageLocation, StageOption
-from stagedb.sql.parser import StageDBParser
+from stagedb.sql.redact import redact_secrets
+from stagedb.sql.users import StageDBUserGenerator, StageDBUserParser
 
 
 class StageDB(MySQL):
@@ -39,8 +39,8 @@ class StageDB(MySQL):
                     raise
                 raise TokenError(_describe_token_error(sql, start, error)) from error
 
-    Parser = StageDBParser
-    Generator = StageDBGenerator
+    Parser = StageDBUserParser  # the stage statements plus users and privileges
+    Generator = StageDBUserGenerator
 
 
 _DIALECT = StageDB()
@@ -84,11 +84,12 @@ def _parse(sql: str) -> list[exp.Expression]:
         # sqlglot types its results as the abstract Expr; every concrete node is an Expression.
         return [e for e in _DIALECT.parse(sql) if e is not None]  # type: ignore[misc]
     except ParseError as error:
-        raise SyntaxException(_describe_parse_error(error)) from None
+        message = _describe_parse_error(error)
     except TokenError as error:
         text = str(error)
         separator = " " if text.startswith("near ") else ": "
-        raise SyntaxException(f"You have an error in your SQL syntax{separator}{text}") from None
+        message = f"You have an error in your SQL syntax{separator}{text}"
+    raise SyntaxException(redact_secrets(message, sql))  # no password in an error
 
 
 def to_sql(expression: exp.Expression) -> str:

@@ -6,6 +6,8 @@ from typing import ClassVar
 
 from sqlglot import expressions as exp
 
+from stagedb.sql.user_nodes import USER_STATEMENTS
+
 
 class StageOption(exp.Expression):
     """One ``KEY = value`` pair of a CONNECTION or FILE_FORMAT list."""
@@ -108,6 +110,7 @@ STAGE_STATEMENTS: tuple[type[exp.Expression], ...] = (
     ShowStages,
     DescribeStage,
     Presign,
+    *USER_STATEMENTS,  # CREATE/ALTER/DROP USER, GRANT, REVOKE, SHOW USERS, SHOW GRANTS
 )
 """Every statement node the engine executes."""
 

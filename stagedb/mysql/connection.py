@@ -1,0 +1,225 @@
+"""One MySQL connection with stagedb's transport rules: TLS requirement, login
+throttling, packet size limit and idle timeouts.
+
+mysql-mimic's Connection and MysqlStream do the protocol; this module adds the
+checks MySQL makes at the same points: ``require_secure_transport`` and the
+lockout before a password is looked at, ``max_allowed_packet`` on every packet
+read, ``connect_timeout`` while logging in and ``wait_timeout`` between
+commands.  A refused login closes the connection at once: no session is set up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from dataclasses import dataclass
+from ssl import SSLContext
+from typing import Any
+
+from mysql_mimic.connection import Connection
+from mysql_mimic.errors import MysqlError
+from mysql_mimic.stream import ConnectionClosed, MysqlStream
+
+from stagedb.errors import (
+    IdleTimeout,
+    InsecureTransport,
+    LoginThrottled,
+    PacketTooLarge,
+    StageDBError,
+)
+from stagedb.throttle import LoginThrottle
+
+logger = logging.getLogger(__name__)
+
+_LINGER = 5.0
+"""Seconds spent discarding the rest of a too-large packet, so the client reads the error."""
+
+
+@dataclass(frozen=True)
+class MysqlLimits:
+    """The MySQL port's limits (see Config)."""
+
+    max_connections: int = 151
+    max_packet_size: int = 64 * 1024**2
+    connect_timeout: float = 10.0
+    wait_timeout: float = 28800.0
+    require_tls: bool = False
+
+
+class LoginRefused(BaseException):
+    """The login failed or was refused; the client has its error and the socket is closed.
+
+    A BaseException, so that it passes mysql-mimic's ``except Exception`` handlers
+    (which would send one more error and, after COM_CHANGE_USER, go on serving
+    commands) and ends the connection's task; StageServer catches it.
+    """
+
+
+class LimitedStream:
+    """mysql-mimic's packet stream with a size limit and a read timeout.
+
+    MysqlStream is compiled (mypyc) and cannot be subclassed: this wraps one,
+    reads packets itself and hands everything else (writes, TLS) to it.
+    """
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limits: MysqlLimits
+    ) -> None:
+        self.inner = MysqlStream(reader, writer)
+        self.reader = reader
+        self.writer = writer
+        # the hot paths, bound once (everything else goes through __getattr__)
+        self.write = self.inner.write
+        self.write_many = self.inner.write_many
+        self.write_text_rows = self.inner.write_text_rows
+        self.drain = self.inner.drain
+        self.reset_seq = self.inner.reset_seq
+        self.limits = limits
+        self.timeout = limits.connect_timeout
+        self.logged_in = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def start_tls(self, context: SSLContext) -> None:
+        """Switch to TLS after the client's SSLRequest, losing none of its TLS bytes.
+
+        A client sends its TLS ClientHello right behind the SSLRequest, so the
+        stream reader may already hold part of it; asyncio's ``start_tls`` would
+        never see those bytes and the handshake would hang.  They are handed to
+        the TLS protocol right after it takes over the socket.
+        """
+        transport = self.writer.transport
+        buffered: bytearray = self.reader._buffer  # type: ignore[attr-defined]
+        leftover = bytes(buffered)
+        buffered.clear()
+        loop = asyncio.get_running_loop()
+        switch = loop.create_task(
+            loop.start_tls(
+                transport,
+                transport.get_protocol(),
+                context,
+                server_side=True,
+                ssl_handshake_timeout=self.limits.connect_timeout,
+            )
+        )
+        if leftover:
+            await asyncio.sleep(0)  # start_tls installed its protocol; connection_made is next
+            loop.call_soon(_feed, transport.get_protocol(), leftover)
+        tls_transport = await switch
+        # as mysql-mimic's MysqlStream.start_tls: the streams now use the TLS transport
+        self.writer._transport = tls_transport  # type: ignore[attr-defined]
+        self.reader._transport = tls_transport  # type: ignore[attr-defined]
+
+    async def read(self) -> bytes:
+        """The next packet; closes the connection (after an error) on a limit."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._read_limited()
+        except TimeoutError:
+            if self.logged_in:
+                await self.fail(IdleTimeout())
+            else:
+                self.writer.transport.abort()
+            raise ConnectionClosed() from None
+
+    async def _read_limited(self) -> bytes:
+        data = b""
+        while True:
+            header = await self.reader.read(4)
+            if not header:
+                raise ConnectionClosed()
+            if len(header) < 4:
+                header += await self.reader.readexactly(4 - len(header))
+            (word,) = struct.unpack("<I", header)
+            length, sequence_id = word & 0x00FFFFFF, word >> 24
+            expected = next(self.inner.seq)
+            if sequence_id != expected:
+                raise MysqlError(f"Expected seq({expected}) got seq({sequence_id})", 1835)
+            if len(data) + length > self.limits.max_packet_size:
+                await self.fail(PacketTooLarge(), discard=length)
+                raise ConnectionClosed()
+            if length == 0:
+                return data
+            payload: bytes = await self.reader.readexactly(length)
+            data += payload
+            if length < 0xFFFFFF:
+                return data
+
+    async def fail(self, error: StageDBError, discard: int = 0) -> None:
+        """Send ``error`` as MySQL words it, then close (after reading ``discard`` bytes)."""
+        packet = (
+            b"\xff"
+            + struct.pack("<H", error.errno)
+            + b"#"
+            + error.sqlstate.encode()
+            + error.message.encode()
+        )
+        try:
+            await self.write(packet)
+            if discard:
+                async with asyncio.timeout(_LINGER):
+                    while discard > 0 and (chunk := await self.reader.read(min(discard, 65536))):
+                        discard -= len(chunk)
+        except (OSError, TimeoutError, RuntimeError) as reason:
+            logger.debug("Could not send %s: %s", error.name, reason)
+        finally:
+            self.writer.transport.abort()
+
+
+def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Deliver ``data`` to ``protocol`` as if it had just arrived from the socket."""
+    if isinstance(protocol, asyncio.BufferedProtocol):
+        view = memoryview(data)
+        while view:
+            buffer = memoryview(protocol.get_buffer(len(view)))
+            size = min(len(buffer), len(view))
+            buffer[:size] = view[:size]
+            protocol.buffer_updated(size)
+            view = view[size:]
+    elif isinstance(protocol, asyncio.Protocol):
+        protocol.data_received(data)
+
+
+class StageConnection(Connection):
+    """mysql-mimic's connection with stagedb's login rules."""
+
+    def __init__(self, *, throttle: LoginThrottle, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.throttle = throttle
+        peer = self.stream.writer.get_extra_info("peername")
+        self.address = str(peer[0]) if isinstance(peer, tuple) else "localhost"
+
+    @property
+    def is_tls(self) -> bool:
+        """Whether the client switched the connection to TLS."""
+        return self.stream.writer.transport.get_extra_info("ssl_object") is not None
+
+    async def authenticate(
+        self, username: str, auth_response: bytes, *args: Any, **kwargs: Any
+    ) -> None:
+        """mysql-mimic's authentication, after the TLS and lockout checks; counts failures.
+
+        A refused or failed login (also a failed COM_CHANGE_USER) closes the
+        connection, so nothing is ever served to a client that did not log in.
+        """
+        stream = self.stream
+        assert isinstance(stream, LimitedStream)
+        try:
+            if stream.limits.require_tls and not self.is_tls:
+                raise InsecureTransport()
+            self.throttle.check(username, self.address)
+        except (InsecureTransport, LoginThrottled) as error:
+            logger.info("Login of '%s' from %s refused: %s", username, self.address, error.name)
+            await stream.fail(error)
+            raise LoginRefused(error.message) from None
+        self.session.username = None
+        await super().authenticate(username, auth_response, *args, **kwargs)
+        if not self.session.username:
+            self.throttle.failed(username, self.address)
+            stream.writer.transport.abort()
+            raise LoginRefused("login failed")
+        self.throttle.succeeded(username, self.address)
+        stream.logged_in = True
+        stream.timeout = stream.limits.wait_timeout
