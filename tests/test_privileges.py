@@ -1,4 +1,4 @@
-"""Privileges: the same answers on every front (MySQL, upload API, presigned URLs).
+"""Privileges: the same answers on every front (MySQL, upload API, presigned URLs, REST).
 
 The matrix below runs every action as every kind of user against one stage
 owned by ``alice``; each case says whether the action must be allowed.  A
@@ -19,6 +19,7 @@ import pymysql
 import pytest
 from accesstools import (
     DENIED_TEXT,
+    HttpReply,
     assert_denied,
     columns_and_rows,
     http,
@@ -156,6 +157,43 @@ def presigned_upload(server: ServerProcess, user: str) -> bool:
     return True
 
 
+REST_STAGES = "/api/v2/databases/stagedb/schemas/public/stages"
+
+
+def rest_allowed(reply: HttpReply) -> bool:
+    """The Snowflake-style REST family: 403 with its own error body, or 200."""
+    if reply.status == 403:
+        body = reply.json()
+        assert set(body) >= {"message", "code", "error_code", "request_id"}, body
+        assert "PermissionDenied" in body["message"], body
+        return False
+    assert reply.status == 200, reply
+    return True
+
+
+def rest_list_files(server: ServerProcess, user: str) -> bool:
+    url = f"{server.http_url}{REST_STAGES}/{STAGE}/files"
+    return rest_allowed(http(url, auth=(user, PASSWORDS[user])))
+
+
+def rest_presign_upload(server: ServerProcess, user: str) -> bool:
+    url = f"{server.http_url}{REST_STAGES}/{STAGE}/files/rest-{user}.txt:presigned-url"
+    body = json.dumps({"mode": "upload"}).encode()
+    headers = {"Content-Type": "application/json"}
+    return rest_allowed(http(url, "POST", body, headers, auth=(user, PASSWORDS[user])))
+
+
+def rest_delete_stage(server: ServerProcess, user: str) -> bool:
+    name = f"victim_{uuid.uuid4().hex[:8]}"
+    run(server, "alice", PASSWORDS["alice"], f"CREATE STAGE {name}")
+    run(server, "alice", PASSWORDS["alice"], f"GRANT ALL ON STAGE {name} TO both")
+    url = f"{server.http_url}{REST_STAGES}/{name}"
+    allowed = rest_allowed(http(url, "DELETE", auth=(user, PASSWORDS[user])))
+    remaining = [row[0] for row in run(server, *ROOT, "SHOW STAGES")]
+    assert (name not in remaining) == allowed
+    return allowed
+
+
 ACTIONS: dict[str, Callable[[ServerProcess, str], bool]] = {
     "sql LIST": list_files,
     "sql REMOVE": remove_files,
@@ -169,17 +207,26 @@ ACTIONS: dict[str, Callable[[ServerProcess, str], bool]] = {
     "http upload API": upload_api,
     "presigned download (make + use)": presigned_download,
     "presigned upload (make + use)": presigned_upload,
+    "rest list files": rest_list_files,
+    "rest presigned upload URL": rest_presign_upload,
+    "rest delete stage": rest_delete_stage,
 }
 
-READ_ACTIONS = {"sql LIST", "sql PRESIGN DOWNLOAD", "presigned download (make + use)"}
+READ_ACTIONS = {
+    "sql LIST",
+    "sql PRESIGN DOWNLOAD",
+    "presigned download (make + use)",
+    "rest list files",
+}
 WRITE_ACTIONS = {
     "sql REMOVE",
     "sql PRESIGN UPLOAD",
     "http upload API",
     "presigned upload (make + use)",
+    "rest presigned upload URL",
 }
 SEE_ACTIONS = {"sql DESC STAGE", "sql SHOW STAGES"}
-OWNER_ACTIONS = {"sql DROP STAGE", "sql CREATE OR REPLACE", "sql GRANT"}
+OWNER_ACTIONS = {"sql DROP STAGE", "sql CREATE OR REPLACE", "sql GRANT", "rest delete stage"}
 assert set(ACTIONS) == READ_ACTIONS | WRITE_ACTIONS | SEE_ACTIONS | OWNER_ACTIONS
 
 ALLOWED = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import select
 import sys
@@ -31,6 +32,8 @@ from typing import TypeVar
 from aiohttp import hdrs, web
 
 from stagedb.errors import ClientDisconnected, StageDBError
+
+logger = logging.getLogger(__name__)
 
 DIRECT_MIN_BYTES = 4 * 1024 * 1024
 """Bodies at least this large (by Content-Length) are read by a worker thread."""
@@ -85,6 +88,7 @@ class DirectBody:
                 raise ClientDisconnected("The upload was cancelled (the server is stopping)")
             waited += 0.5
             if waited >= self._timeout:
+                logger.info("Abandoning an upload: no body byte for %.0f s", waited)
                 raise ClientDisconnected(
                     f"The client sent no data for {self._timeout:g} seconds; upload abandoned"
                 )

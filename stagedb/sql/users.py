@@ -58,7 +58,7 @@ class StageDBUserParser(StageDBParser):
 
     def _parse_create_user_or_default(self) -> exp.Expression | None:
         if not self._match_text_seq("USER"):
-            return self._parse_create_stage_or_default()
+            return self._parse_create_token_or_default()  # then stages, then MySQL
         exists = self._match_text_seq("IF", "NOT", "EXISTS")
         user = self._parse_user_name()
         return CreateUser(this=user, exists=exists, password=self._parse_identified_by())
@@ -72,7 +72,7 @@ class StageDBUserParser(StageDBParser):
 
     def _parse_drop_user_or_default(self) -> exp.Expression | None:
         if not self._match_text_seq("USER"):
-            return self._parse_drop_stage_or_default()
+            return self._parse_drop_token_or_default()  # then stages, then MySQL
         exists = self._match_text_seq("IF", "EXISTS")
         drop = DropUser(this=self._parse_user_name(), exists=exists)
         self._expect_end()
