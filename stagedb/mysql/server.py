@@ -11,12 +11,14 @@ from typing import Any
 from mysql_mimic import MysqlServer, packets
 from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
 from mysql_mimic.constants import DEFAULT_SERVER_CAPABILITIES
-from mysql_mimic.errors import MysqlError
-from mysql_mimic.stream import ConnectionClosed
+from mysql_mimic.control import TooManyConnections
+from mysql_mimic.errors import ErrorCode, MysqlError
+from mysql_mimic.stream import ConnectionClosed, MysqlStream
 from mysql_mimic.types import Capabilities
 
 from stagedb import __version__
 from stagedb.engine import Engine
+from stagedb.mysql.connection import ServerStats, StageConnection
 from stagedb.mysql.control import ServerControl
 from stagedb.mysql.session import StageSession
 from stagedb.users import Users
@@ -80,20 +82,52 @@ class StageIdentityProvider(IdentityProvider):
 
 
 class StageServer(MysqlServer):
-    """mysql-mimic's server; a client that hangs up during the handshake is not an error.
+    """mysql-mimic's server, serving :class:`StageConnection` connections.
 
-    TCP health checks (load balancers, readiness probes) connect and close at
-    once, and a refused login ends with the connection closed (see
-    ``StageSession.init``).
+    A client that hangs up during the handshake is not an error: TCP health
+    checks (load balancers, readiness probes) connect and close at once, and a
+    refused login ends with the connection closed (see ``StageSession.init``).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stats = ServerStats()
 
     async def _client_connected_cb(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         try:
-            await super()._client_connected_cb(reader, writer)
+            await self._serve_connection(reader, writer)
         except (ConnectionError, ConnectionClosed, asyncio.IncompleteReadError) as error:
             logger.debug("Client went away: %s", error)
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """mysql-mimic's connection set-up, with stagedb's connection class."""
+        stream = MysqlStream(reader, writer)
+        connection = StageConnection(
+            stream=stream,
+            session=self.session_factory(),
+            control=self.control,
+            server_capabilities=self.capabilities,
+            identity_provider=self.identity_provider,
+            ssl=self.ssl,
+            stats=self.stats,
+        )
+        try:
+            connection.connection_id = await self.control.add(connection)
+        except TooManyConnections:
+            await stream.write(
+                connection.error(msg="Too many connections", code=ErrorCode.CON_COUNT_ERROR)
+            )
+            writer.close()
+            return
+        try:
+            await connection.start()
+        finally:
+            writer.close()
+            await self.control.remove(connection.connection_id)
 
 
 def build_mysql_server(engine: Engine, users: Users, **serve_kwargs: Any) -> MysqlServer:

@@ -19,6 +19,7 @@ from stagedb.errors import (
     SyntaxException,
     UnknownStage,
 )
+from stagedb.mysql.columns import describe
 from stagedb.results import Column, ColumnType, Done, Result, Rows
 
 # mysql-mimic looks SQLSTATEs up by errno in this table; add stagedb's errnos.
@@ -53,7 +54,15 @@ def _result_columns(columns: Sequence[Column]) -> list[ResultColumn]:
     memo = _COLUMNS_MEMO.get(id(columns))
     if memo is not None and memo[0] is columns:
         return memo[1]
-    converted = [ResultColumn(name=c.name, type=_TYPES[c.type]) for c in columns]
+    converted = [
+        # issue 7, connection side: NOT_NULL / UNSIGNED flags in the column definitions
+        describe(
+            ResultColumn(name=c.name, type=_TYPES[c.type]),
+            nullable=c.nullable,
+            unsigned=c.type is ColumnType.BIGINT_UNSIGNED,
+        )
+        for c in columns
+    ]
     if isinstance(columns, tuple) and len(_COLUMNS_MEMO) < 256:
         _COLUMNS_MEMO[id(columns)] = (columns, converted)
     return converted
