@@ -1,16 +1,19 @@
 """A mysql-mimic session speaking the stagedb dialect.
 
-mysql-mimic keeps doing what it does well (SET, SHOW VARIABLES, USE,
-information_schema); stagedb adds one middleware in front that hands stage
-statements to the engine, parses with the stagedb dialect so that syntax
-errors reach the client as 1064, and answers constant SELECTs (``SELECT 1``,
-``SELECT @@version_comment``) without sqlglot's executor.
+mysql-mimic keeps doing what it does well (SET, SHOW VARIABLES, USE); stagedb
+adds one middleware in front that hands stage statements to the engine,
+parses with the stagedb dialect so that syntax errors reach the client as
+1064, and answers constant SELECTs (``SELECT 1``, ``SELECT @@version_comment``)
+without sqlglot's executor.  Tables (the ``stages`` table, directory tables,
+information_schema) replace mysql-mimic's information_schema: SELECTs run on
+DuckDB over Arrow data (stagedb.tables) and SHOW statements about databases
+and tables are answered from the catalog (stagedb.mysql.metadata).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from mysql_mimic import Session
 from mysql_mimic.errors import ErrorCode, MysqlError
@@ -21,9 +24,11 @@ from sqlglot import expressions as exp
 
 from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import StageDBError
+from stagedb.mysql.metadata import Metadata
 from stagedb.mysql.static import constant_select
-from stagedb.mysql.translate import to_mysql_error, to_result_set
+from stagedb.mysql.translate import arrow_result_set, to_mysql_error, to_result_set
 from stagedb.sql import StageDB, parse_statements
+from stagedb.tables.plan import QueryContext, reads_tables, run_select
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +39,21 @@ class StageSession(Session):
     """One client connection's session."""
 
     dialect = StageDB
+    database_name: ClassVar[str] = "stagedb"
+    """The database holding the ``stages`` table and the directory tables (configurable)."""
 
     def __init__(self, engine: Engine, server_version: str) -> None:
         super().__init__()
         self.engine = engine
         self.variables.set("version", f"8.0.36-stagedb-{server_version}", force=True)
         self.variables.set("version_comment", VERSION_COMMENT, force=True)
+        replaced: dict[str, Middleware] = {
+            "_static_query_middleware": self._constant_select_middleware,
+            "_info_schema_middleware": self._table_middleware,
+        }
         self.middlewares: list[Middleware] = [
             self._stage_middleware,
-            *(
-                self._constant_select_middleware if m == self._static_query_middleware else m
-                for m in self.middlewares
-            ),
+            *(replaced.get(m.__name__, m) for m in self.middlewares),
         ]
 
     async def init(self, connection: Any) -> None:
@@ -86,6 +94,46 @@ class StageSession(Session):
             return answer
         return await self._static_query_middleware(q)
 
+    # -- tables ---------------------------------------------------------------------
+
+    @property
+    def _session_info(self) -> SessionInfo:
+        return SessionInfo(user=self.username or "")
+
+    @property
+    def metadata(self) -> Metadata:
+        """The databases and tables this session sees."""
+        return Metadata(self.engine, self._session_info, self.database_name)
+
+    async def use(self, database: str) -> None:
+        """``USE db`` / COM_INIT_DB: only an existing database (1049 otherwise)."""
+        try:
+            self.database = self.metadata.canonical_database(database)
+        except StageDBError as error:
+            raise to_mysql_error(error) from None
+
+    async def _show(self, expression: exp.Show) -> AllowedResult:
+        metadata = self.metadata
+        if metadata.handles(expression):
+            return await metadata.show(expression, self.database)
+        return await super()._show(expression)
+
+    async def _table_middleware(self, q: Query) -> AllowedResult:
+        """SELECTs over stagedb's tables and information_schema, run on DuckDB."""
+        if not reads_tables(q.expression):
+            return await q.next()
+        metadata = self.metadata
+        context = QueryContext(
+            engine=self.engine,
+            session=self._session_info,
+            database_name=self.database_name,
+            current_database=self.database,
+            other_table=metadata.system_table,
+        )
+        result = await run_select(q.expression, context)
+        names = _column_names(q.expression, [field.name for field in result.schema])
+        return arrow_result_set(result.schema, names, result.rows)
+
     async def query(self, expression: exp.Expression, sql: str, attrs: dict[str, str]) -> Any:
         """Statements no middleware answered: stagedb does not run them."""
         raise MysqlError(
@@ -93,3 +141,24 @@ class StageSession(Session):
             f"(stage statements are listed in grammar/stage.ebnf)",
             code=ErrorCode.NOT_SUPPORTED_YET,
         )
+
+
+def _column_names(expression: exp.Expression, engine_names: list[str]) -> list[str]:
+    """MySQL's column names: an alias, a column's own name, or the expression's text."""
+    if not isinstance(expression, exp.Select):
+        return engine_names
+    projections = expression.expressions
+    if len(projections) != len(engine_names) or any(
+        isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+        for p in projections
+    ):
+        return engine_names
+    names = []
+    for projection, engine_name in zip(projections, engine_names, strict=True):
+        if isinstance(projection, exp.Alias):
+            names.append(projection.alias)
+        elif isinstance(projection, exp.Column):
+            names.append(engine_name)
+        else:
+            names.append(projection.sql(dialect=StageDB))
+    return names

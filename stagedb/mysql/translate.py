@@ -5,19 +5,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import pyarrow as pa
 from mysql_mimic import ResultColumn, ResultSet
 from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType as MysqlColumnType
 
 from stagedb.errors import (
     BadArguments,
+    NoDatabaseSelected,
     PermissionDenied,
     StageAlreadyExists,
     StageDBError,
     StagePermissionDenied,
     StorageUnsupported,
     SyntaxException,
+    UnknownColumn,
+    UnknownDatabase,
     UnknownStage,
+    UnknownTable,
 )
 from stagedb.mysql.columns import describe
 from stagedb.results import Column, ColumnType, Done, Result, Rows
@@ -31,6 +36,10 @@ for _error in (
     StagePermissionDenied,
     PermissionDenied,
     StorageUnsupported,
+    UnknownDatabase,
+    NoDatabaseSelected,
+    UnknownTable,
+    UnknownColumn,
 ):
     SQLSTATES.setdefault(_error.errno, _error.sqlstate.encode())
 
@@ -87,3 +96,46 @@ async def _translating(rows: AsyncIterator[tuple[Any, ...]]) -> AsyncIterator[tu
             yield row
     except StageDBError as error:
         raise to_mysql_error(error) from None
+
+
+def arrow_column_type(kind: pa.DataType) -> MysqlColumnType:
+    """The MySQL column type of a result column of Arrow type ``kind`` (DuckDB's results)."""
+    if pa.types.is_boolean(kind):
+        return MysqlColumnType.TINY
+    if pa.types.is_integer(kind):
+        return _INTEGER_TYPES.get(kind.bit_width, MysqlColumnType.LONGLONG)
+    if pa.types.is_floating(kind):
+        return MysqlColumnType.FLOAT if kind.bit_width == 32 else MysqlColumnType.DOUBLE
+    if pa.types.is_decimal(kind):
+        return MysqlColumnType.NEWDECIMAL
+    if pa.types.is_date(kind):
+        return MysqlColumnType.DATE
+    if pa.types.is_timestamp(kind):
+        return MysqlColumnType.DATETIME
+    if pa.types.is_time(kind) or pa.types.is_duration(kind):
+        return MysqlColumnType.TIME
+    if pa.types.is_null(kind):
+        return MysqlColumnType.NULL
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return MysqlColumnType.BLOB
+    return MysqlColumnType.VAR_STRING
+
+
+_INTEGER_TYPES = {
+    8: MysqlColumnType.TINY,
+    16: MysqlColumnType.SHORT,
+    32: MysqlColumnType.LONG,
+    64: MysqlColumnType.LONGLONG,
+}
+
+
+def arrow_result_set(
+    schema: pa.Schema, names: Sequence[str], rows: AsyncIterator[tuple[Any, ...]]
+) -> ResultSet:
+    """A streamed DuckDB result as a mysql-mimic result set; values MySQL's text
+    protocol cannot carry as they are (lists, structs) go out as text."""
+    columns = [
+        ResultColumn(name=name, type=arrow_column_type(field.type))
+        for name, field in zip(names, schema, strict=True)
+    ]
+    return ResultSet(rows=_translating(rows), columns=columns)

@@ -12,6 +12,7 @@ from sqlglot.generators.mysql import MySQLGenerator
 from stagedb.sql.nodes import (
     CreateStage,
     DescribeStage,
+    DirectoryTable,
     DropStage,
     ListFiles,
     Presign,
@@ -96,6 +97,12 @@ def _presign_sql(self: MySQLGenerator, e: Presign) -> str:
     return " ".join(parts)
 
 
+def _directory_table_sql(self: MySQLGenerator, e: DirectoryTable) -> str:
+    alias = e.args.get("alias")
+    suffix = f" AS {self.sql(alias)}" if alias is not None else ""
+    return f"DIRECTORY({self.sql(e, 'this')}){suffix}"
+
+
 class StageDBGenerator(MySQLGenerator):
     """MySQL's generator plus the canonical text of every stage statement."""
 
@@ -109,4 +116,5 @@ class StageDBGenerator(MySQLGenerator):
         DescribeStage: _describe_stage_sql,
         StageLocation: _location_sql,
         Presign: _presign_sql,
+        DirectoryTable: _directory_table_sql,
     }
