@@ -130,6 +130,14 @@ def main() -> None:
     "key (access_key_id), secret (secret_access_key), token (session_token), ... "
     "Also STAGEDB_STORAGE_OPTIONS (a JSON object) and [storage_options] in the config file.",
 )
+# issue 7: directory tables
+@click.option(
+    "--database-name",
+    envvar="STAGEDB_DATABASE_NAME",
+    default=Config.database_name,
+    show_default=True,
+    help="Name of the database holding the stages table and one directory table per stage.",
+)
 def serve(**options: Any) -> None:
     """Run the server until SIGINT or SIGTERM."""
     from stagedb.memory import limit_malloc_arenas

@@ -32,6 +32,8 @@ class Config:
     max_upload_size: int = 10 * 1024**3
     public_url: str = ""
     storage_options: dict[str, str] = field(default_factory=dict)
+    # issue 7: the database holding the stages table and the directory tables
+    database_name: str = "stagedb"
 
     def describe(self) -> dict[str, Any]:
         """The settings, with secrets hidden, for logs and start-up messages."""

@@ -21,6 +21,7 @@ from mysql_mimic.results import AllowedResult
 from mysql_mimic.session import Middleware, Query
 from mysql_mimic.types import ServerStatus
 from sqlglot import expressions as exp
+from sqlglot.executor import execute
 
 from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import StageDBError
@@ -111,6 +112,28 @@ class StageSession(Session):
             self.database = self.metadata.canonical_database(database)
         except StageDBError as error:
             raise to_mysql_error(error) from None
+
+    def _set_variable(self, setitem: exp.SetItem) -> None:
+        """``SET x = <expression>``: constant expressions are worked out first, so that
+        Connector/J's ``sql_mode = concat(@@sql_mode, ',STRICT_TRANS_TABLES')`` works."""
+        assignment = setitem.this
+        value = assignment.expression
+        if isinstance(assignment, exp.EQ) and not isinstance(
+            value, (exp.Literal, exp.Null, exp.Boolean, exp.Column, exp.Var, exp.Neg)
+        ):
+            try:
+                result = execute(exp.select(value.copy()))
+            except Exception as error:  # sqlglot's executor raises many kinds
+                raise MysqlError(
+                    f"Cannot work out the value of {value.sql(dialect=StageDB)}: {error}",
+                    code=ErrorCode.WRONG_VALUE_FOR_VAR,
+                ) from None
+            constant = result.rows[0][0] if result.rows else None
+            literal = exp.null() if constant is None else exp.Literal.string(str(constant))
+            if isinstance(constant, (int, float)) and not isinstance(constant, bool):
+                literal = exp.Literal.number(constant)
+            assignment.set("expression", literal)
+        super()._set_variable(setitem)
 
     async def _show(self, expression: exp.Show) -> AllowedResult:
         metadata = self.metadata

@@ -36,6 +36,12 @@ _DATABASE = duckdb.connect(
         "lock_configuration": True,
     }
 )
+# MySQL functions sqlglot does not translate to DuckDB, as DuckDB macros.
+_DATABASE.execute(
+    "CREATE MACRO substring_index(s, d, n) AS CASE WHEN n > 0 THEN "
+    "array_to_string(string_split(s, d)[1:n], d) WHEN n < 0 THEN "
+    "array_to_string(string_split(s, d)[n:], d) ELSE '' END"
+)
 # Separate from asyncio's default executor (where the listings run), so that
 # queries waiting for listing batches can never starve the listings.
 _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stagedb-duckdb")
@@ -177,4 +183,4 @@ def query_error(error: duckdb.Error) -> StageDBError:
     if missing:
         return UnknownColumn(f"Unknown column '{missing.group(1)}' in 'field list'")
     first_line = _HINT.sub("", text)
-    return QueryError(first_line.replace("Error: ", ": ", 1))
+    return QueryError(first_line)
