@@ -129,7 +129,9 @@ class StageSession(Session):
                     code=ErrorCode.WRONG_VALUE_FOR_VAR,
                 ) from None
             constant = result.rows[0][0] if result.rows else None
-            literal = exp.null() if constant is None else exp.Literal.string(str(constant))
+            literal: exp.Expression = (
+                exp.null() if constant is None else exp.Literal.string(str(constant))
+            )
             if isinstance(constant, (int, float)) and not isinstance(constant, bool):
                 literal = exp.Literal.number(constant)
             assignment.set("expression", literal)
