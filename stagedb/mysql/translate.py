@@ -135,7 +135,12 @@ def arrow_result_set(
     """A streamed DuckDB result as a mysql-mimic result set; values MySQL's text
     protocol cannot carry as they are (lists, structs) go out as text."""
     columns = [
-        ResultColumn(name=name, type=arrow_column_type(field.type))
+        # issue 7, connection side: NOT_NULL / UNSIGNED flags in the column definitions
+        describe(
+            ResultColumn(name=name, type=arrow_column_type(field.type)),
+            nullable=field.nullable,
+            unsigned=pa.types.is_unsigned_integer(field.type),
+        )
         for name, field in zip(names, schema, strict=True)
     ]
     return ResultSet(rows=_translating(rows), columns=columns)
