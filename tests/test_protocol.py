@@ -442,3 +442,14 @@ def test_com_statistics_answers_mysql_status_line(server: ServerProcess) -> None
         # The session goes on.
         packets: list[Packet] = client.query("LIST @~")
         assert packets[0].payload == b"\x05"
+
+
+def test_kill_connection_ends_the_other_session(server: ServerProcess) -> None:
+    """``KILL <id>`` from another session ends an idle one with an error packet."""
+    with logged_in(server) as victim:
+        assert victim.handshake is not None
+        server.query(f"KILL {victim.handshake.connection_id}")
+        packets, closed = victim.read_until_closed()
+    assert closed and len(packets) == 1 and packets[0].is_err, packets
+    assert "killed" in parse_err(packets[0]).message
+    assert_works(server)
