@@ -90,10 +90,12 @@ class StageSession(Session):
         return to_result_set(result)
 
     async def _constant_select_middleware(self, q: Query) -> AllowedResult:
+        """SELECTs of literals are answered here; any other SELECT, with or without a
+        FROM, goes on to DuckDB (``_table_middleware``), not to sqlglot's executor."""
         answer = constant_select(q.expression)
         if answer is not None:
             return answer
-        return await self._static_query_middleware(q)
+        return await q.next()
 
     # -- tables ---------------------------------------------------------------------
 
