@@ -240,6 +240,21 @@ def test_connector_j_columns_query_values(meta_server: ServerProcess) -> None:
     assert rows[2] == ("md5", 64, 1, None)
 
 
+def test_metabase_time_zone_probe(meta_server: ServerProcess) -> None:
+    names, rows = fetch(
+        meta_server,
+        "SELECT @@GLOBAL.time_zone AS global_tz, @@system_time_zone AS system_tz, "
+        "time_format(timediff(now(), convert_tz(now(), @@GLOBAL.time_zone, '+00:00')), "
+        "'%H:%i') AS 'offset'",
+    )
+    assert names == ["global_tz", "system_tz", "offset"] and rows[0][2] == "00:00"
+    _, [(shifted,)] = fetch(
+        meta_server,
+        "SELECT time_format(timediff(now(), convert_tz(now(), '+00:00', '+05:30')), '%H:%i')",
+    )
+    assert shifted == "-05:30"
+
+
 def test_set_session_variables_are_kept(meta_server: ServerProcess) -> None:
     with meta_server.connect() as conn, conn.cursor() as cur:
         cur.execute("set autocommit=1, sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')")

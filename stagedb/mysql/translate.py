@@ -112,7 +112,7 @@ def arrow_column_type(kind: pa.DataType) -> MysqlColumnType:
         return MysqlColumnType.DATE
     if pa.types.is_timestamp(kind):
         return MysqlColumnType.DATETIME
-    if pa.types.is_time(kind) or pa.types.is_duration(kind):
+    if pa.types.is_time(kind) or pa.types.is_duration(kind) or pa.types.is_interval(kind):
         return MysqlColumnType.TIME
     if pa.types.is_null(kind):
         return MysqlColumnType.NULL

@@ -16,6 +16,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import duckdb
@@ -37,11 +38,17 @@ _DATABASE = duckdb.connect(
     }
 )
 # MySQL functions sqlglot does not translate to DuckDB, as DuckDB macros.
-_DATABASE.execute(
-    "CREATE MACRO substring_index(s, d, n) AS CASE WHEN n > 0 THEN "
-    "array_to_string(string_split(s, d)[1:n], d) WHEN n < 0 THEN "
-    "array_to_string(string_split(s, d)[n:], d) ELSE '' END"
+_MACROS = (
+    "substring_index(s, d, n) AS CASE WHEN n > 0 THEN array_to_string(string_split(s, d)[1:n], d)"
+    " WHEN n < 0 THEN array_to_string(string_split(s, d)[n:], d) ELSE '' END",
+    "timediff(a, b) AS CAST(a AS TIMESTAMP) - CAST(b AS TIMESTAMP)",
+    # MySQL's %i and %s are minutes and seconds; a negative time keeps its sign
+    "time_format(t, f) AS CASE WHEN t < INTERVAL 0 SECOND THEN '-' || strftime(TIMESTAMP "
+    "'2000-01-01' - t, replace(replace(f, '%i', '%M'), '%s', '%S')) ELSE strftime(TIMESTAMP "
+    "'2000-01-01' + t, replace(replace(f, '%i', '%M'), '%s', '%S')) END",
 )
+for _macro in _MACROS:
+    _DATABASE.execute(f"CREATE MACRO {_macro}")
 # Separate from asyncio's default executor (where the listings run), so that
 # queries waiting for listing batches can never starve the listings.
 _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stagedb-duckdb")
@@ -115,11 +122,23 @@ async def _rows(
             batch = await loop.run_in_executor(_EXECUTOR, _translated(next_batch, failure))
             if batch is None:
                 return
-            columns = [column.to_pylist() for column in batch.columns]
+            columns = [_python_values(column) for column in batch.columns]
             for row in zip(*columns, strict=True):
                 yield row
     finally:
         await asyncio.shield(loop.run_in_executor(_EXECUTOR, _close, cursor))
+
+
+def _python_values(column: pa.Array) -> list[Any]:
+    """A result column as Python values; an interval (TIMEDIFF) as a timedelta (MySQL TIME)."""
+    if pa.types.is_interval(column.type):
+        return [
+            None
+            if value is None
+            else timedelta(days=value.days, microseconds=value.nanoseconds // 1000)
+            for value in column.to_pylist()
+        ]
+    return list(column.to_pylist())
 
 
 def _close(cursor: Any) -> None:

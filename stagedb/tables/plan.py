@@ -11,8 +11,11 @@ is the same, only faster.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from sqlglot import expressions as exp
@@ -57,6 +60,7 @@ async def run_select(expression: exp.Expression, context: QueryContext) -> duck.
     """Run a SELECT (MySQL dialect) over stagedb's tables."""
     tree = expression.copy()
     _escape_like_patterns(tree)
+    _convert_timezones(tree)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     sources: list[duck.Source] = []
     for node in list(tree.find_all(exp.Table, DirectoryTable)):
@@ -134,6 +138,41 @@ def _escape_like_patterns(tree: exp.Expression) -> None:
             and not isinstance(like.parent, exp.Escape)
         ):
             like.replace(exp.Escape(this=like.copy(), expression=exp.Literal.string("\\")))
+
+
+_OFFSET = re.compile(r"([+-])(\d{1,2}):(\d{2})")
+
+
+def _zone_seconds(zone: exp.Expression, moment: datetime) -> int | None:
+    """The UTC offset of a MySQL time zone literal ('+02:00', 'UTC', 'Europe/Paris')."""
+    if not (isinstance(zone, exp.Literal) and zone.is_string):
+        return None
+    name = zone.name
+    match = _OFFSET.fullmatch(name)
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        return sign * (int(match.group(2)) * 3600 + int(match.group(3)) * 60)
+    if name.upper() in ("UTC", "SYSTEM", "GMT"):
+        return 0
+    try:
+        offset = moment.astimezone(ZoneInfo(name)).utcoffset()
+    except (ValueError, KeyError, OSError):
+        return None
+    return int(offset.total_seconds()) if offset is not None else None
+
+
+def _convert_timezones(tree: exp.Expression) -> None:
+    """MySQL's CONVERT_TZ(ts, from, to) with literal zones: a shift by the offsets' difference
+    (DuckDB's AT TIME ZONE knows no '+02:00').  Other zones are left to DuckDB."""
+    now = datetime.now(UTC)
+    for node in list(tree.find_all(exp.ConvertTimezone)):
+        source = _zone_seconds(node.args.get("source_tz") or exp.Literal.string("UTC"), now)
+        target = _zone_seconds(node.args["target_tz"], now)
+        if source is None or target is None:
+            continue
+        stamp = exp.cast(node.args["timestamp"].copy(), exp.DataType.Type.TIMESTAMP)
+        shift = exp.Interval(this=exp.Literal.number(target - source), unit=exp.var("SECOND"))
+        node.replace(exp.Add(this=stamp, expression=shift))
 
 
 # -- prefix push-down ------------------------------------------------------------
