@@ -5,7 +5,7 @@ set autocommit=1, sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')
 SELECT @@max_allowed_packet,@@system_time_zone,@@time_zone,@@auto_increment_increment  -- expect: rows
 SET @@session.time_zone = 'UTC'
 SELECT 1  -- expect: rows
-SELECT @@GLOBAL.time_zone AS global_tz, @@system_time_zone AS system_tz, time_format(timediff(now(), convert_tz(now(), @@GLOBAL.time_zone, '+00:00')), '%H:%i') AS 'offset'  -- xfail: TIME_FORMAT, TIMEDIFF and CONVERT_TZ are not implemented
+SELECT @@GLOBAL.time_zone AS global_tz, @@system_time_zone AS system_tz, time_format(timediff(now(), convert_tz(now(), @@GLOBAL.time_zone, '+00:00')), '%H:%i') AS 'offset'
 SHOW GRANTS FOR CURRENT_USER()  -- xfail: SHOW GRANTS arrives with issue 6 (users) at merge
 SELECT SCHEMA_NAME TABLE_CAT FROM INFORMATION_SCHEMA.SCHEMATA ORDER BY 1  -- expect: rows
 SELECT TRUE AS `_` FROM `stagedb`.`existing` WHERE 1 <> 1 LIMIT 0  -- expect: empty
