@@ -251,3 +251,21 @@ def test_database_name_is_configurable(tmp_path: Path) -> None:
         assert proc.query("SELECT COUNT(*) FROM files_db.s") == [(0,)]
     finally:
         proc.stop()
+
+
+def test_many_concurrent_queries_finish(stage_server: ServerProcess) -> None:
+    """More concurrent directory SELECTs (and LISTs) than the server has worker threads."""
+    import concurrent.futures
+
+    expected = rows(stage_server, "SELECT COUNT(*), SUM(size) FROM stagedb.files")
+
+    def run(i: int) -> object:
+        if i % 4 == 0:
+            return len(rows(stage_server, "LIST @files"))
+        sql = "SELECT COUNT(*), SUM(size) FROM stagedb.files a WHERE a.name IN "
+        return rows(stage_server, sql + "(SELECT name FROM DIRECTORY(@files))")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(run, range(48), timeout=120))
+    for i, answer in enumerate(answers):
+        assert answer == (len(FILES) if i % 4 == 0 else expected)

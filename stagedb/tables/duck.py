@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -61,7 +61,9 @@ class Source:
     name: str
     schema: pa.Schema
     table: pa.Table | None = None
-    batches: AsyncIterator[pa.RecordBatch] | None = None
+    batches: AsyncIterator[Any] | None = None
+    to_arrow: Callable[[Any], pa.RecordBatch] | None = None
+    """Turns an item of ``batches`` into a record batch (in DuckDB's thread); None: as is."""
 
 
 @dataclass
@@ -92,7 +94,7 @@ async def run(sql: str, sources: list[Source]) -> DuckResult:
                 cursor.register(source.name, source.table)
             else:
                 assert source.batches is not None
-                batches = _blocking(source.batches, loop, failure)
+                batches = _blocking(source.batches, source.to_arrow, loop, failure)
                 cursor.register(
                     source.name, pa.RecordBatchReader.from_batches(source.schema, batches)
                 )
@@ -111,19 +113,20 @@ async def _rows(
 ) -> AsyncIterator[tuple[Any, ...]]:
     loop = asyncio.get_running_loop()
 
-    def next_batch() -> pa.RecordBatch | None:
+    def next_rows() -> list[tuple[Any, ...]] | None:
         try:
-            return reader.read_next_batch()
+            batch = reader.read_next_batch()
         except StopIteration:
             return None
+        columns = [_python_values(column) for column in batch.columns]
+        return list(zip(*columns, strict=True))
 
     try:
         while True:
-            batch = await loop.run_in_executor(_EXECUTOR, _translated(next_batch, failure))
-            if batch is None:
+            rows = await loop.run_in_executor(_EXECUTOR, _translated(next_rows, failure))
+            if rows is None:
                 return
-            columns = [_python_values(column) for column in batch.columns]
-            for row in zip(*columns, strict=True):
+            for row in rows:
                 yield row
     finally:
         await asyncio.shield(loop.run_in_executor(_EXECUTOR, _close, cursor))
@@ -149,11 +152,14 @@ def _close(cursor: Any) -> None:
 
 
 def _blocking(
-    batches: AsyncIterator[pa.RecordBatch], loop: asyncio.AbstractEventLoop, failure: _Failure
+    batches: AsyncIterator[Any],
+    to_arrow: Callable[[Any], pa.RecordBatch] | None,
+    loop: asyncio.AbstractEventLoop,
+    failure: _Failure,
 ) -> Iterator[pa.RecordBatch]:
     """The batches of an async iterator, for a DuckDB thread (never the loop's own)."""
 
-    async def next_batch() -> pa.RecordBatch | None:
+    async def next_batch() -> Any:
         return await anext(batches, None)
 
     try:
@@ -165,7 +171,7 @@ def _blocking(
                 raise
             if batch is None:
                 return
-            yield batch
+            yield to_arrow(batch) if to_arrow is not None else batch
     finally:
         if not loop.is_closed():
             asyncio.run_coroutine_threadsafe(_aclose(batches), loop)

@@ -30,10 +30,16 @@ from stagedb.errors import (
     UnknownTable,
 )
 from stagedb.sql.nodes import DirectoryTable
+from stagedb.storage.files import StageFiles
 from stagedb.storage.paths import check_relative_path
 from stagedb.tables import duck
 from stagedb.tables.columns import DIRECTORY_SCHEMA, STAGES_SCHEMA, STAGES_TABLE
-from stagedb.tables.sources import directory_batches, open_directory, stages_table
+from stagedb.tables.sources import (
+    directory_batches,
+    directory_record_batch,
+    open_directory,
+    stages_table,
+)
 
 OtherTable = Callable[[str, str], Awaitable[pa.Table]]
 """Resolves a table of another database (``information_schema``); raises if there is none."""
@@ -86,9 +92,7 @@ async def _source_for(
         location = node.location
         files = await open_directory(context.engine, location.stage, context.session)
         prefix = _pushed_prefix(node, node.alias, location.path)
-        name = f"directory_{number}"
-        batches = directory_batches(files, prefix)
-        return duck.Source(name, DIRECTORY_SCHEMA, batches=batches), node.alias or location.stage
+        return _directory(f"directory_{number}", files, prefix), node.alias or location.stage
     assert isinstance(node, exp.Table)
     if not isinstance(node.this, exp.Identifier) or node.args.get("catalog"):
         raise QueryError(f"Unsupported table reference: {node.sql(dialect='mysql')}")
@@ -113,10 +117,15 @@ async def _source_for(
             files = await open_directory(context.engine, table, context.session)
         except (UnknownStage, BadArguments):
             raise UnknownTable(database, table) from None
-        batches = directory_batches(files, _pushed_prefix(node, alias, ""))
-        return duck.Source(name, DIRECTORY_SCHEMA, batches=batches), alias
+        return _directory(name, files, _pushed_prefix(node, alias, "")), alias
     data = await context.other_table(database, table)
     return duck.Source(name, data.schema, table=data), alias
+
+
+def _directory(name: str, files: StageFiles, prefix: str) -> duck.Source:
+    """A directory table's source: the listing under ``prefix``, streamed."""
+    batches = directory_batches(files, prefix)
+    return duck.Source(name, DIRECTORY_SCHEMA, batches=batches, to_arrow=directory_record_batch)
 
 
 def _drop_dual(node: exp.Table) -> None:

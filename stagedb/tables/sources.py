@@ -17,6 +17,7 @@ from stagedb.errors import StageDBError, StorageOther
 from stagedb.results import Rows, format_timestamp
 from stagedb.sql.nodes import ShowStages
 from stagedb.storage.files import StageFiles
+from stagedb.storage.listing import FileEntry
 from stagedb.tables.columns import DIRECTORY_SCHEMA, STAGES_SCHEMA
 
 
@@ -25,27 +26,33 @@ async def open_directory(engine: Engine, stage: str, session: SessionInfo) -> St
     return await engine.stage_files(stage, session)
 
 
-async def directory_batches(files: StageFiles, prefix: str = "") -> AsyncIterator[pa.RecordBatch]:
-    """The stage's files whose names start with ``prefix``, as record batches of LIST's columns."""
-    null_creators = None
+async def directory_batches(files: StageFiles, prefix: str = "") -> AsyncIterator[list[FileEntry]]:
+    """The stage's files whose names start with ``prefix``, in listing batches.
+
+    ``directory_record_batch`` turns a batch into Arrow; the query runner does
+    that in its own thread, off the event loop.
+    """
     try:
         async for batch in files.iter_files(prefix):
-            if null_creators is None or len(null_creators) != len(batch):
-                null_creators = pa.nulls(len(batch), pa.string())
-            yield pa.RecordBatch.from_arrays(
-                [
-                    pa.array([e.name for e in batch], pa.string()),
-                    pa.array([e.size for e in batch], pa.uint64()),
-                    pa.array([e.md5 for e in batch], pa.string()),
-                    pa.array([format_timestamp(e.modified_ns) for e in batch], pa.string()),
-                    null_creators,
-                ],
-                schema=DIRECTORY_SCHEMA,
-            )
+            yield batch
     except StageDBError:
         raise
     except OSError as error:
         raise StorageOther(f"Listing failed: {error.strerror or error}") from None
+
+
+def directory_record_batch(batch: list[FileEntry]) -> pa.RecordBatch:
+    """A listing batch as an Arrow record batch of LIST's columns, built column by column."""
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([e.name for e in batch], pa.string()),
+            pa.array([e.size for e in batch], pa.uint64()),
+            pa.array([e.md5 for e in batch], pa.string()),
+            pa.array([format_timestamp(e.modified_ns) for e in batch], pa.string()),
+            pa.nulls(len(batch), pa.string()),
+        ],
+        schema=DIRECTORY_SCHEMA,
+    )
 
 
 async def stages_table(engine: Engine, session: SessionInfo) -> pa.Table:
