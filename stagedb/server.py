@@ -16,7 +16,7 @@ from stagedb.http import build_http_app
 from stagedb.http.auth import is_loopback
 from stagedb.mysql import build_mysql_server
 from stagedb.mysql.control import ServerControl
-from stagedb.mysql.session import StageSession
+from stagedb.mysql.session import StageSession, check_database_name
 from stagedb.presign import Presigner, load_or_create_key
 from stagedb.storage.filesystems import DataRoot
 from stagedb.users import Users
@@ -42,7 +42,7 @@ async def run(config: Config) -> None:
     presigner = Presigner(await asyncio.to_thread(load_or_create_key, root), config.public_url)
     engine = Engine(root, presigner)
     users = Users(root_password=config.root_password)
-    StageSession.database_name = config.database_name  # issue 7: directory tables
+    StageSession.database_name = check_database_name(config.database_name)  # issue 7
     mysql = build_mysql_server(engine, users)
     http = web.AppRunner(
         build_http_app(

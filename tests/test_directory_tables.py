@@ -269,3 +269,9 @@ def test_many_concurrent_queries_finish(stage_server: ServerProcess) -> None:
         answers = list(pool.map(run, range(48), timeout=120))
     for i, answer in enumerate(answers):
         assert answer == (len(FILES) if i % 4 == 0 else expected)
+
+
+@pytest.mark.parametrize("name", ["information_schema", "MySQL", "my db", "1st"])
+def test_bad_database_name_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(RuntimeError, match="Invalid database name"):
+        start_server(str(tmp_path), "--database-name", name)

@@ -13,6 +13,7 @@ and tables are answered from the catalog (stagedb.mysql.metadata).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, ClassVar
 
 from mysql_mimic import Session
@@ -24,7 +25,7 @@ from sqlglot import expressions as exp
 from sqlglot.executor import execute
 
 from stagedb.engine import Engine, SessionInfo
-from stagedb.errors import StageDBError
+from stagedb.errors import InvalidConfig, StageDBError
 from stagedb.mysql.metadata import Metadata
 from stagedb.mysql.static import constant_select
 from stagedb.mysql.translate import arrow_result_set, to_mysql_error, to_result_set
@@ -168,6 +169,19 @@ class StageSession(Session):
             f"(stage statements are listed in grammar/stage.ebnf)",
             code=ErrorCode.NOT_SUPPORTED_YET,
         )
+
+
+_DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def check_database_name(name: str) -> str:
+    """``name`` if it can name stagedb's database; InvalidConfig otherwise."""
+    if not _DATABASE_NAME.fullmatch(name) or name.lower() in ("information_schema", "mysql"):
+        raise InvalidConfig(
+            f"Invalid database name '{name}': use letters, digits, '_' and '$' (not starting "
+            "with a digit), and not information_schema or mysql"
+        )
+    return name
 
 
 def _column_names(expression: exp.Expression, engine_names: list[str]) -> list[str]:
