@@ -290,3 +290,11 @@ def test_all_stages_appear_once_a_stage_is_created(tmp_path: Any) -> None:
         assert proc.query("SHOW TABLES FROM stagedb") == [("stages",)]
     finally:
         proc.stop()
+
+
+def test_show_variables_where(meta_server: ServerProcess) -> None:
+    names, rows = fetch(
+        meta_server,
+        "SHOW VARIABLES WHERE Variable_name = 'lower_case_table_names' OR Variable_name = 'x'",
+    )
+    assert names == ["Variable_name", "Value"] and rows == [("lower_case_table_names", "0")]

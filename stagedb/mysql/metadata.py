@@ -132,7 +132,7 @@ class Metadata:
             rows = [row for row in rows if row[0] is not None and regex.fullmatch(str(row[0]))]
         where = show.args.get("where")
         if where is not None:
-            rows = await _filtered(rows, names, where)
+            rows = await filtered_rows(rows, names, where)
         return rows, names
 
     def _database(self, show: exp.Show, current: str | None) -> str:
@@ -256,7 +256,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-async def _filtered(
+async def filtered_rows(
     rows: Sequence[Sequence[Any]], names: list[str], where: exp.Expression
 ) -> list[tuple[Any, ...]]:
     """``SHOW ... WHERE condition``: the rows the condition keeps (run on DuckDB)."""

@@ -26,7 +26,7 @@ from sqlglot.executor import execute
 
 from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import InvalidConfig, StageDBError
-from stagedb.mysql.metadata import Metadata
+from stagedb.mysql.metadata import Metadata, filtered_rows
 from stagedb.mysql.static import constant_select
 from stagedb.mysql.translate import arrow_result_set, to_mysql_error, to_result_set
 from stagedb.sql import StageDB, parse_statements
@@ -144,7 +144,12 @@ class StageSession(Session):
         metadata = self.metadata
         if metadata.handles(expression):
             return await metadata.show(expression, self.database)
-        return await super()._show(expression)
+        answer = await super()._show(expression)
+        where = expression.args.get("where")
+        if where is not None and isinstance(answer, tuple):  # SHOW VARIABLES WHERE ...
+            rows, names = answer
+            return await filtered_rows(rows, [str(n) for n in names], where), names
+        return answer
 
     async def _table_middleware(self, q: Query) -> AllowedResult:
         """SELECTs over stagedb's tables and information_schema, run on DuckDB."""
