@@ -33,7 +33,6 @@ _DATABASE = duckdb.connect(
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "python_enable_replacements": False,
-        "threads": 2,
         "lock_configuration": True,
     }
 )
