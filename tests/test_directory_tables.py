@@ -163,6 +163,11 @@ def test_column_names_follow_mysql(stage_server: ServerProcess) -> None:
             "SELECT COUNT(*), SUM(size) AS total, f.name FROM stagedb.files f GROUP BY f.name"
         )
         assert [d[0] for d in cur.description] == ["COUNT(*)", "total", "name"]
+        cur.execute("SELECT count(*), IFNULL(md5,'-') FROM stagedb.files GROUP BY 2")
+        assert [d[0] for d in cur.description] == ["count(*)", "IFNULL(md5,'-')"]
+        cur.execute("SELECT 1; SELECT COUNT(name) FROM stagedb.files")
+        cur.nextset()
+        assert [d[0] for d in cur.description] == ["COUNT(name)"]
 
 
 def test_stages_table_is_show_stages(stage_server: ServerProcess) -> None:

@@ -21,6 +21,7 @@ from mysql_mimic.errors import ErrorCode, MysqlError
 from mysql_mimic.results import AllowedResult
 from mysql_mimic.session import Middleware, Query
 from mysql_mimic.types import ServerStatus
+from sqlglot import TokenType
 from sqlglot import expressions as exp
 from sqlglot.executor import execute
 
@@ -164,7 +165,7 @@ class StageSession(Session):
             other_table=metadata.system_table,
         )
         result = await run_select(q.expression, context)
-        names = _column_names(q.expression, [field.name for field in result.schema])
+        names = _column_names(q.expression, [field.name for field in result.schema], q.sql)
         return arrow_result_set(result.schema, names, result.rows)
 
     async def query(self, expression: exp.Expression, sql: str, attrs: dict[str, str]) -> Any:
@@ -189,8 +190,8 @@ def check_database_name(name: str) -> str:
     return name
 
 
-def _column_names(expression: exp.Expression, engine_names: list[str]) -> list[str]:
-    """MySQL's column names: an alias, a column's own name, or the expression's text."""
+def _column_names(expression: exp.Expression, engine_names: list[str], sql: str) -> list[str]:
+    """MySQL's column names: an alias, a column's own name, or the expression as written."""
     if not isinstance(expression, exp.Select):
         return engine_names
     projections = expression.expressions
@@ -199,12 +200,64 @@ def _column_names(expression: exp.Expression, engine_names: list[str]) -> list[s
         for p in projections
     ):
         return engine_names
+    written = _projection_texts(sql)
+    if written is None or len(written) != len(projections):
+        written = [p.sql(dialect=StageDB) for p in projections]
     names = []
-    for projection, engine_name in zip(projections, engine_names, strict=True):
+    for projection, engine_name, text in zip(projections, engine_names, written, strict=True):
         if isinstance(projection, exp.Alias):
             names.append(projection.alias)
         elif isinstance(projection, exp.Column):
             names.append(engine_name)
         else:
-            names.append(projection.sql(dialect=StageDB))
+            names.append(text)
     return names
+
+
+_PROJECTION_ENDS = frozenset(
+    {TokenType.FROM, TokenType.WHERE, TokenType.GROUP_BY, TokenType.ORDER_BY, TokenType.LIMIT,
+     TokenType.HAVING, TokenType.UNION, TokenType.INTO, TokenType.SEMICOLON, TokenType.FOR,
+     TokenType.WINDOW}
+)  # fmt: skip
+_SELECT_MODIFIERS = frozenset({"DISTINCT", "ALL", "DISTINCTROW", "HIGH_PRIORITY", "STRAIGHT_JOIN"})
+
+
+def _projection_texts(sql: str) -> list[str] | None:
+    """The text of each projection of a statement ``SELECT a, f(b) ...`` as the client
+    wrote it (MySQL names a column after it); None if ``sql`` is not one such SELECT."""
+    try:
+        tokens = StageDB().tokenize(sql)
+    except Exception:  # the statement parsed already; be safe all the same
+        return None
+    if not tokens or tokens[0].token_type != TokenType.SELECT:
+        return None
+    ends = [i for i, t in enumerate(tokens) if t.token_type == TokenType.SEMICOLON]
+    if ends and any(t.token_type != TokenType.SEMICOLON for t in tokens[ends[0] :]):
+        return None  # several statements: which one is running is not known here
+    position = 1
+    while position < len(tokens) and (
+        tokens[position].text.upper() in _SELECT_MODIFIERS
+        or tokens[position].text.upper().startswith("SQL_")
+    ):
+        position += 1
+    texts: list[str] = []
+    depth, first = 0, position
+    for index in range(position, len(tokens) + 1):
+        token = tokens[index] if index < len(tokens) else None
+        kind = token.token_type if token is not None else None
+        if (
+            token is None
+            or (depth == 0 and kind in _PROJECTION_ENDS)
+            or (depth == 0 and kind == TokenType.COMMA)
+        ):
+            if index == first:
+                return None
+            texts.append(sql[tokens[first].start : tokens[index - 1].end + 1])
+            first = index + 1
+            if kind != TokenType.COMMA:
+                break
+        elif kind in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            depth += 1
+        elif kind in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            depth -= 1
+    return texts
