@@ -8,9 +8,8 @@ from typing import Any
 
 import pymysql
 import pytest
+from conftest import ServerProcess, start_server
 from pymysql.constants import FIELD_TYPE
-
-from tests.conftest import ServerProcess, start_server
 
 FILES = {
     "d1/a.csv": b"a,b\n1,2\n",

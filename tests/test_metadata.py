@@ -8,8 +8,7 @@ from typing import Any
 
 import pymysql
 import pytest
-
-from tests.conftest import ServerProcess, mysql_cli, start_server
+from conftest import ServerProcess, mysql_cli, start_server
 
 LIST_COLUMNS = ["name", "size", "md5", "last_modified", "creator"]
 
