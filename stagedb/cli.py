@@ -285,6 +285,14 @@ def main() -> None:
     show_default=True,
     help="Seconds a request body may stall before the connection is closed.",
 )
+# issue 7: directory tables
+@click.option(
+    "--database-name",
+    envvar="STAGEDB_DATABASE_NAME",
+    default=Config.database_name,
+    show_default=True,
+    help="Name of the database holding the stages table and one directory table per stage.",
+)
 def serve(**options: Any) -> None:
     """Run the server until SIGINT or SIGTERM."""
     from stagedb.memory import limit_malloc_arenas

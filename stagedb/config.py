@@ -56,6 +56,9 @@ class Config:
     http_idle_timeout: float = 60.0
     http_body_timeout: float = 60.0
 
+    # issue 7: the database holding the stages table and the directory tables
+    database_name: str = "stagedb"
+
     def describe(self) -> dict[str, Any]:
         """The settings, with secrets hidden, for logs and start-up messages."""
         shown: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -246,3 +246,42 @@ class IdleTimeout(StageDBError):
             "The client was disconnected by the server because of inactivity. "
             "See wait_timeout and interactive_timeout for configuring this behavior."
         )
+
+
+# -- tables (directory tables, information_schema) ------------------------------
+
+
+class UnknownDatabase(StageDBError):
+    """A database stagedb does not have."""
+
+    name, code, errno, sqlstate, http_status = "UnknownDatabase", 1003, 1049, "42000", 404
+
+    def __init__(self, database: str) -> None:
+        super().__init__(f"Unknown database '{database}'")
+
+
+class NoDatabaseSelected(StageDBError):
+    """An unqualified table name with no current database (``USE stagedb`` first)."""
+
+    name, code, errno, sqlstate, http_status = "NoDatabaseSelected", 1003, 1046, "3D000", 400
+
+
+class UnknownTable(StageDBError):
+    """A table that is not in its database."""
+
+    name, code, errno, sqlstate, http_status = "UnknownTable", 1025, 1146, "42S02", 404
+
+    def __init__(self, database: str, table: str) -> None:
+        super().__init__(f"Table '{database}.{table}' doesn't exist")
+
+
+class UnknownColumn(StageDBError):
+    """A column (or alias) a query names that its tables do not have."""
+
+    name, code, errno, sqlstate, http_status = "SemanticError", 1065, 1054, "42S22", 400
+
+
+class QueryError(StageDBError):
+    """A SELECT that parsed but cannot run (a wrong function, type or argument)."""
+
+    name, code, errno, sqlstate, http_status = "SemanticError", 1065, 1105, "HY000", 400

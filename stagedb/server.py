@@ -19,6 +19,7 @@ from stagedb.http.limits import ConnectionLimit
 from stagedb.http.rest import RestSettings
 from stagedb.mysql import build_mysql_server
 from stagedb.mysql.control import ServerControl
+from stagedb.mysql.session import StageSession, check_database_name
 from stagedb.presign import Presigner, load_or_create_key
 from stagedb.storage.filesystems import DataRoot
 from stagedb.transport import Transport, refuse_open_root
@@ -47,6 +48,7 @@ async def run(config: Config) -> None:
     users = Users(UserCatalog(root), root_password=config.root_password)  # root: config wins
     engine = Engine(root, presigner, users)
     refuse_open_root(config, root_has_password=not users.has_empty_password(ROOT))
+    StageSession.database_name = check_database_name(config.database_name)  # issue 7
     mysql = build_mysql_server(
         engine, users, limits=transport.mysql, throttle=transport.throttle, ssl=transport.ssl
     )

@@ -343,7 +343,7 @@ def test_cli_interactive_session(server: ServerProcess, external_dir: Path, tmp_
         child.expect(PROMPT)
 
         # \s: the client sends `select DATABASE(), USER() limit 1`, a character-set
-        # select and COM_STATISTICS (which stagedb answers with an error, 1047).
+        # select and COM_STATISTICS (answered with MySQL's status line).
         child.sendline("\\s")
         status = child.expect(r"(?s)-{14}.*?-{14}").group(0).replace("\r\n", "\n")
         child.expect(PROMPT)
@@ -355,6 +355,7 @@ def test_cli_interactive_session(server: ServerProcess, external_dir: Path, tmp_
         assert re.search(rf"^TCP port:\s+{server.mysql_port}$", status, re.M), status
         assert re.search(r"^Server characterset:\s+utf8mb4$", status, re.M), status
         assert "ERROR" not in status
+        assert re.search(r"^Threads: \d+  Questions: \d+  Slow queries: 0", status, re.M), status
 
         child.sendline("LIST @~;")
         child.expect(r"Empty set \(\d+\.\d+ sec\)")

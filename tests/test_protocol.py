@@ -8,6 +8,7 @@ clients with strict parsers (MariaDB Connector/J 2.x, Metabase, DBeaver) rely on
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import struct
 import time
@@ -43,6 +44,13 @@ COM_STATISTICS = 0x09
 MYSQL_TYPE_LONGLONG = 0x08
 UNSIGNED_FLAG = 0x0020
 NOT_NULL_FLAG = 0x0001
+BINARY_FLAG = 0x0080
+NUM_FLAG = 0x8000
+BINARY_CHARSET = 63
+UTF8MB4_COLLATIONS = (45, 255)
+COM_STMT_PREPARE = 0x16
+COM_STMT_EXECUTE = 0x17
+SERVER_STATUS_AUTOCOMMIT = 0x0002
 
 
 def raw_client(server: ServerProcess) -> RawClient:
@@ -180,21 +188,44 @@ def test_empty_result_set_and_ok_packets(server: ServerProcess) -> None:
         assert packets[7].is_eof and len(packets[7].payload) == 5  # no rows at all
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="column metadata loses the engine's types: LIST's size goes out as LONGLONG without "
-    "UNSIGNED_FLAG (BIGINT, not BIGINT UNSIGNED) and name without NOT_NULL_FLAG "
-    "(mysql-mimic's write_text_resultset never passes column flags)",
-)
 def test_list_column_metadata_says_bigint_unsigned_not_null(
     three_stages_three_files: ServerProcess,
 ) -> None:
     with logged_in(three_stages_three_files) as client:
         packets = client.query("LIST @s")
-    name, size = (parse_column_definition(p.payload) for p in packets[1:3])
+    name, size, md5 = (parse_column_definition(p.payload) for p in packets[1:4])
     assert (name.name, size.name, size.type) == ("name", "size", MYSQL_TYPE_LONGLONG)
     assert size.flags & UNSIGNED_FLAG
-    assert name.flags & NOT_NULL_FLAG
+    assert size.flags & NOT_NULL_FLAG and name.flags & NOT_NULL_FLAG
+    assert not md5.flags & NOT_NULL_FLAG  # md5 is NULL on local disks
+    # Numbers are binary (63) with BINARY_FLAG and NUM_FLAG; text is utf8mb4.
+    assert (size.charset, size.length) == (BINARY_CHARSET, 20)
+    assert size.flags & BINARY_FLAG and size.flags & NUM_FLAG
+    assert name.charset in UTF8MB4_COLLATIONS and not name.flags & BINARY_FLAG
+
+
+def test_column_flags_in_the_binary_protocol(three_stages_three_files: ServerProcess) -> None:
+    """Prepared statements (COM_STMT_EXECUTE) describe their columns the same way."""
+    with logged_in(three_stages_three_files) as client:
+        client.write_packet(bytes([COM_STMT_PREPARE]) + b"LIST @s", seq=0)
+        prepare_ok = client.read_packet()
+        assert prepare_ok.payload[0] == 0x00, prepare_ok
+        statement_id = prepare_ok.payload[1:5]
+        # COM_STMT_EXECUTE: id, no cursor, iteration count 1, no parameters.
+        client.write_packet(bytes([COM_STMT_EXECUTE]) + statement_id + b"\x00\x01\x00\x00\x00", 0)
+        count = client.read_packet()
+        assert count.payload == b"\x05"
+        definitions = [parse_column_definition(client.read_packet().payload) for _ in range(5)]
+    size = definitions[1]
+    assert (size.name, size.charset) == ("size", BINARY_CHARSET)
+    assert size.flags & UNSIGNED_FLAG and size.flags & NOT_NULL_FLAG
+    assert definitions[0].flags & NOT_NULL_FLAG and not definitions[2].flags & NOT_NULL_FLAG
+
+
+def test_handshake_says_autocommit(server: ServerProcess) -> None:
+    with raw_client(server) as client:
+        handshake = client.read_handshake()
+    assert handshake.status_flags & SERVER_STATUS_AUTOCOMMIT
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -389,15 +420,36 @@ def test_failed_login_logs_no_traceback(server: ServerProcess) -> None:
 # -- other commands -------------------------------------------------------------------------
 
 
-def test_com_statistics_does_not_end_the_session(server: ServerProcess) -> None:
+def test_com_statistics_answers_mysql_status_line(server: ServerProcess) -> None:
     """``\\s`` in the mysql CLI and ``mysqladmin status`` send COM_STATISTICS."""
-    with logged_in(server) as client:
+    with logged_in(server) as client, logged_in(server) as other:
+        for _ in range(3):
+            client.query("SELECT 1")
+        other.query("SELECT 1")
         client.write_packet(bytes([COM_STATISTICS]), seq=0)
         answer = client.read_packet()
         assert answer.seq == 1
-        if answer.is_err:  # stagedb (mysql-mimic) does not implement it
-            assert parse_err(answer).errno == 1047
-        else:  # a human-readable status string
-            assert b"Uptime" in answer.payload
+        assert not answer.is_err and not answer.is_ok, answer  # a plain string, as MySQL's
+        text = answer.payload.decode()
+        match = re.fullmatch(
+            r"Uptime: (\d+)  Threads: (\d+)  Questions: (\d+)  Slow queries: 0  Opens: 0  "
+            r"Flush tables: 0  Open tables: 0  Queries per second avg: \d+\.\d{3}",
+            text,
+        )
+        assert match, text
+        uptime, threads, questions = (int(g) for g in match.groups())
+        assert uptime >= 1 and threads == 2 and questions >= 5  # 4 SELECTs and this command
+        # The session goes on.
         packets: list[Packet] = client.query("LIST @~")
         assert packets[0].payload == b"\x05"
+
+
+def test_kill_connection_ends_the_other_session(server: ServerProcess) -> None:
+    """``KILL <id>`` from another session ends an idle one with an error packet."""
+    with logged_in(server) as victim:
+        assert victim.handshake is not None
+        server.query(f"KILL {victim.handshake.connection_id}")
+        packets, closed = victim.read_until_closed()
+    assert closed and len(packets) == 1 and packets[0].is_err, packets
+    assert "killed" in parse_err(packets[0]).message
+    assert_works(server)

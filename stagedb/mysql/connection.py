@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from ssl import SSLContext
 from typing import Any
 
-from mysql_mimic.connection import Connection
 from mysql_mimic.errors import MysqlError
 from mysql_mimic.stream import ConnectionClosed, MysqlStream
 
@@ -28,6 +27,7 @@ from stagedb.errors import (
     PacketTooLarge,
     StageDBError,
 )
+from stagedb.mysql.replies import ReplyingConnection
 from stagedb.throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
@@ -182,8 +182,8 @@ def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
         protocol.data_received(data)
 
 
-class StageConnection(Connection):
-    """mysql-mimic's connection with stagedb's login rules."""
+class StageConnection(ReplyingConnection):
+    """One client connection of the MySQL port: stagedb's answers and login rules."""
 
     def __init__(self, *, throttle: LoginThrottle, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -22,6 +22,7 @@ from stagedb.engine import Engine
 from stagedb.errors import TooManyConnections as TooManyConnectionsError
 from stagedb.mysql.connection import LimitedStream, LoginRefused, MysqlLimits, StageConnection
 from stagedb.mysql.control import ServerControl
+from stagedb.mysql.replies import ServerStats
 from stagedb.mysql.session import StageSession
 from stagedb.throttle import LoginThrottle, ThrottlePolicy
 from stagedb.users import Users
@@ -93,6 +94,7 @@ class StageServer(MysqlServer):
         super().__init__(**kwargs)
         self.limits = limits
         self.throttle = throttle
+        self.stats = ServerStats()
 
     async def _client_connected_cb(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -115,6 +117,7 @@ class StageServer(MysqlServer):
             identity_provider=self.identity_provider,
             ssl=self.ssl,
             throttle=self.throttle,
+            stats=self.stats,
         )
         try:
             connection.connection_id = await self.control.add(connection)

@@ -5,20 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import pyarrow as pa
 from mysql_mimic import ResultColumn, ResultSet
 from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType as MysqlColumnType
 
 from stagedb.errors import (
     BadArguments,
+    NoDatabaseSelected,
     PermissionDenied,
     StageAlreadyExists,
     StageDBError,
     StagePermissionDenied,
     StorageUnsupported,
     SyntaxException,
+    UnknownColumn,
+    UnknownDatabase,
     UnknownStage,
+    UnknownTable,
 )
+from stagedb.mysql.columns import describe
 from stagedb.results import Column, ColumnType, Done, Result, Rows
 
 # mysql-mimic looks SQLSTATEs up by errno in this table; add stagedb's errnos.
@@ -30,6 +36,10 @@ for _error in (
     StagePermissionDenied,
     PermissionDenied,
     StorageUnsupported,
+    UnknownDatabase,
+    NoDatabaseSelected,
+    UnknownTable,
+    UnknownColumn,
 ):
     SQLSTATES.setdefault(_error.errno, _error.sqlstate.encode())
 
@@ -53,7 +63,15 @@ def _result_columns(columns: Sequence[Column]) -> list[ResultColumn]:
     memo = _COLUMNS_MEMO.get(id(columns))
     if memo is not None and memo[0] is columns:
         return memo[1]
-    converted = [ResultColumn(name=c.name, type=_TYPES[c.type]) for c in columns]
+    converted = [
+        # issue 7, connection side: NOT_NULL / UNSIGNED flags in the column definitions
+        describe(
+            ResultColumn(name=c.name, type=_TYPES[c.type]),
+            nullable=c.nullable,
+            unsigned=c.type is ColumnType.BIGINT_UNSIGNED,
+        )
+        for c in columns
+    ]
     if isinstance(columns, tuple) and len(_COLUMNS_MEMO) < 256:
         _COLUMNS_MEMO[id(columns)] = (columns, converted)
     return converted
@@ -78,3 +96,51 @@ async def _translating(rows: AsyncIterator[tuple[Any, ...]]) -> AsyncIterator[tu
             yield row
     except StageDBError as error:
         raise to_mysql_error(error) from None
+
+
+def arrow_column_type(kind: pa.DataType) -> MysqlColumnType:
+    """The MySQL column type of a result column of Arrow type ``kind`` (DuckDB's results)."""
+    if pa.types.is_boolean(kind):
+        return MysqlColumnType.TINY
+    if pa.types.is_integer(kind):
+        return _INTEGER_TYPES.get(kind.bit_width, MysqlColumnType.LONGLONG)
+    if pa.types.is_floating(kind):
+        return MysqlColumnType.FLOAT if kind.bit_width == 32 else MysqlColumnType.DOUBLE
+    if pa.types.is_decimal(kind):
+        return MysqlColumnType.NEWDECIMAL
+    if pa.types.is_date(kind):
+        return MysqlColumnType.DATE
+    if pa.types.is_timestamp(kind):
+        return MysqlColumnType.DATETIME
+    if pa.types.is_time(kind) or pa.types.is_duration(kind) or pa.types.is_interval(kind):
+        return MysqlColumnType.TIME
+    if pa.types.is_null(kind):
+        return MysqlColumnType.NULL
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return MysqlColumnType.BLOB
+    return MysqlColumnType.VAR_STRING
+
+
+_INTEGER_TYPES = {
+    8: MysqlColumnType.TINY,
+    16: MysqlColumnType.SHORT,
+    32: MysqlColumnType.LONG,
+    64: MysqlColumnType.LONGLONG,
+}
+
+
+def arrow_result_set(
+    schema: pa.Schema, names: Sequence[str], rows: AsyncIterator[tuple[Any, ...]]
+) -> ResultSet:
+    """A streamed DuckDB result as a mysql-mimic result set; values MySQL's text
+    protocol cannot carry as they are (lists, structs) go out as text."""
+    columns = [
+        # issue 7, connection side: NOT_NULL / UNSIGNED flags in the column definitions
+        describe(
+            ResultColumn(name=name, type=arrow_column_type(field.type)),
+            nullable=field.nullable,
+            unsigned=pa.types.is_unsigned_integer(field.type),
+        )
+        for name, field in zip(names, schema, strict=True)
+    ]
+    return ResultSet(rows=_translating(rows), columns=columns)

@@ -13,6 +13,7 @@ from stagedb.sql.nodes import (
     CreateStage,
     CreateToken,
     DescribeStage,
+    DirectoryTable,
     DropStage,
     DropToken,
     ListFiles,
@@ -119,6 +120,12 @@ TOKEN_TRANSFORMS: dict[type[exp.Expr], Callable[..., str]] = {
 }
 
 
+def _directory_table_sql(self: MySQLGenerator, e: DirectoryTable) -> str:
+    alias = e.args.get("alias")
+    suffix = f" AS {self.sql(alias)}" if alias is not None else ""
+    return f"DIRECTORY({self.sql(e, 'this')}){suffix}"
+
+
 class StageDBGenerator(MySQLGenerator):
     """MySQL's generator plus the canonical text of every stage statement."""
 
@@ -133,4 +140,5 @@ class StageDBGenerator(MySQLGenerator):
         StageLocation: _location_sql,
         Presign: _presign_sql,
         **TOKEN_TRANSFORMS,
+        DirectoryTable: _directory_table_sql,
     }

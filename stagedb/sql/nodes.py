@@ -102,6 +102,27 @@ class Presign(exp.Expression):
     }
 
 
+# -- directory tables ---------------------------------------------------------------
+
+
+class DirectoryTable(exp.Expression):
+    """``DIRECTORY(@stage[/prefix]) [AS alias]`` in a FROM clause: the stage's files as a table."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "alias": False}
+
+    @property
+    def location(self) -> StageLocation:
+        """The stage (and optional path prefix) whose files the table lists."""
+        location: StageLocation = self.this
+        return location
+
+    @property
+    def alias(self) -> str:
+        """The alias the query gives the table ("" if none)."""
+        alias = self.args.get("alias")
+        return str(alias.name) if alias is not None else ""
+
+
 STAGE_STATEMENTS: tuple[type[exp.Expression], ...] = (
     CreateStage,
     DropStage,

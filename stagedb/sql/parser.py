@@ -16,13 +16,14 @@ from typing import Any, ClassVar
 
 from sqlglot import TokenType
 from sqlglot import expressions as exp
-from sqlglot.parsers.mysql import MySQLParser
+from sqlglot.parsers.mysql import MySQLParser, _show_parser
 from sqlglot.trie import new_trie
 
 from stagedb.sql.nodes import (
     CreateStage,
     CreateToken,
     DescribeStage,
+    DirectoryTable,
     DropStage,
     DropToken,
     ListFiles,
@@ -69,6 +70,11 @@ class StageDBParser(MySQLParser):
     SHOW_PARSERS: ClassVar[dict[str, Callable[[Any], exp.Expr | None]]] = {
         **MySQLParser.SHOW_PARSERS,
         "STAGES": lambda self: self._parse_show_stages(),
+        # MySQL's synonyms of SHOW INDEX (Connector/J sends SHOW KEYS FROM t FROM db)
+        "KEYS": _show_parser("INDEX", target="FROM"),
+        "INDEXES": _show_parser("INDEX", target="FROM"),
+        "EXTENDED INDEX": _show_parser("INDEX", target="FROM"),
+        "EXTENDED KEYS": _show_parser("INDEX", target="FROM"),
     }
     SHOW_TRIE = new_trie(key.split(" ") for key in SHOW_PARSERS)
 
@@ -371,3 +377,44 @@ class StageDBParser(MySQLParser):
     def _parse_show_tokens(self) -> ShowTokens:
         self._expect_end()
         return ShowTokens()
+
+    # -- directory tables -----------------------------------------------------------
+
+    def _parse_table(self, *args: Any, **kwargs: Any) -> exp.Expr | None:
+        """A table reference; ``DIRECTORY(@stage[/prefix]) [[AS] alias]`` is a directory table."""
+        if (
+            self._curr
+            and self._curr.text.upper() == "DIRECTORY"
+            and self._next
+            and self._next.token_type == TokenType.L_PAREN
+        ):
+            self._advance(2)
+            table = DirectoryTable(this=self._parse_directory_location())
+            if not self._match(TokenType.R_PAREN):
+                self.raise_error("Expected ) after DIRECTORY(@stage")
+            alias = self._parse_table_alias()
+            if alias is not None:
+                table.set("alias", alias)
+            return table
+        return super()._parse_table(*args, **kwargs)
+
+    def _parse_directory_location(self) -> StageLocation:
+        token = self._curr
+        if token and token.token_type == TokenType.STRING and token.text.startswith("@"):
+            self._advance()
+            text = token.text
+        elif token and token.text == "@":
+            self._advance()
+            while (
+                self._curr
+                and self._is_connected()
+                and self._curr.token_type not in (TokenType.R_PAREN, TokenType.SEMICOLON)
+            ):
+                self._advance()
+            text = self._find_sql(token, self._prev)
+        else:
+            self.raise_error("Expected a stage after DIRECTORY(, such as DIRECTORY(@my_stage)")
+            text = "@"
+        if text == "@" or text.startswith("@/"):
+            self.raise_error("Expected a stage name after @", token)
+        return location_from_text(text)
