@@ -226,8 +226,8 @@ def parse_banner(text: str) -> dict[str, str]:
 
 
 def banner_port(address: str) -> int:
-    """The port of a banner address such as ``127.0.0.1:3307`` or ``[::1]:3307``."""
-    return int(address.rpartition(":")[2])
+    """The port of a banner address such as ``127.0.0.1:3307 (TLS off)`` or ``[::1]:3307``."""
+    return int(address.split(" ", 1)[0].rpartition(":")[2])
 
 
 class StagedbServer:

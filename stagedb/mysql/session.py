@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mysql_mimic import Session
 from mysql_mimic.errors import ErrorCode, MysqlError
@@ -27,11 +27,16 @@ from sqlglot.executor import execute
 
 from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import InvalidConfig, StageDBError
-from stagedb.mysql.metadata import Metadata, filtered_rows
 from stagedb.mysql.static import constant_select
-from stagedb.mysql.translate import arrow_result_set, to_mysql_error, to_result_set
+from stagedb.mysql.translate import to_mysql_error, to_result_set
 from stagedb.sql import StageDB, parse_statements
-from stagedb.tables.plan import QueryContext, reads_tables, run_select
+
+if TYPE_CHECKING:
+    from stagedb.mysql.metadata import Metadata
+
+# The table machinery (stagedb.mysql.metadata, stagedb.tables.plan) loads pyarrow,
+# ~50 MiB of memory: it is imported on the first statement that reads a table or
+# browses metadata, so a server that only moves files never pays for it.
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +113,8 @@ class StageSession(Session):
     @property
     def metadata(self) -> Metadata:
         """The databases and tables this session sees."""
+        from stagedb.mysql.metadata import Metadata
+
         return Metadata(self.engine, self._session_info, self.database_name)
 
     async def use(self, database: str) -> None:
@@ -148,14 +155,20 @@ class StageSession(Session):
         answer = await super()._show(expression)
         where = expression.args.get("where")
         if where is not None and isinstance(answer, tuple):  # SHOW VARIABLES WHERE ...
+            from stagedb.mysql.metadata import filtered_rows
+
             rows, names = answer
             return await filtered_rows(rows, [str(n) for n in names], where), names
         return answer
 
     async def _table_middleware(self, q: Query) -> AllowedResult:
         """SELECTs over stagedb's tables and information_schema, run on DuckDB."""
-        if not reads_tables(q.expression):
+        reads_tables = isinstance(q.expression, exp.Query)  # a SELECT or a set operation
+        if not reads_tables:
             return await q.next()
+        from stagedb.mysql.translate import arrow_result_set
+        from stagedb.tables.plan import QueryContext, run_select
+
         metadata = self.metadata
         context = QueryContext(
             engine=self.engine,

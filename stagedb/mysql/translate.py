@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from mysql_mimic import ResultColumn, ResultSet
 from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType as MysqlColumnType
@@ -26,6 +25,9 @@ from stagedb.errors import (
 )
 from stagedb.mysql.columns import describe
 from stagedb.results import Column, ColumnType, Done, Result, Rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # mysql-mimic looks SQLSTATEs up by errno in this table; add stagedb's errnos.
 for _error in (
@@ -99,6 +101,8 @@ async def _translating(rows: AsyncIterator[tuple[Any, ...]]) -> AsyncIterator[tu
 
 
 def arrow_column_type(kind: pa.DataType) -> MysqlColumnType:
+    import pyarrow as pa  # loaded with the table machinery, not at start-up
+
     """The MySQL column type of a result column of Arrow type ``kind`` (DuckDB's results)."""
     if pa.types.is_boolean(kind):
         return MysqlColumnType.TINY
@@ -134,6 +138,8 @@ def arrow_result_set(
 ) -> ResultSet:
     """A streamed DuckDB result as a mysql-mimic result set; values MySQL's text
     protocol cannot carry as they are (lists, structs) go out as text."""
+    import pyarrow as pa
+
     columns = [
         # issue 7, connection side: NOT_NULL / UNSIGNED flags in the column definitions
         describe(

@@ -17,25 +17,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from stagedb.errors import QueryError, StageDBError, UnknownColumn
 
+if TYPE_CHECKING:
+    import duckdb
+
 RESULT_BATCH_ROWS = 2048
 """Rows per result batch handed from DuckDB to the event loop."""
 
-_DATABASE = duckdb.connect(
-    config={
-        "enable_external_access": False,
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-        "python_enable_replacements": False,
-        "lock_configuration": True,
-    }
-)
 # MySQL functions sqlglot does not translate to DuckDB, as DuckDB macros.
 _MACROS = (
     "substring_index(s, d, n) AS CASE WHEN n > 0 THEN array_to_string(string_split(s, d)[1:n], d)"
@@ -46,8 +40,28 @@ _MACROS = (
     "'2000-01-01' - t, replace(replace(f, '%i', '%M'), '%s', '%S')) ELSE strftime(TIMESTAMP "
     "'2000-01-01' + t, replace(replace(f, '%i', '%M'), '%s', '%S')) END",
 )
-for _macro in _MACROS:
-    _DATABASE.execute(f"CREATE MACRO {_macro}")
+
+
+@cache
+def _database() -> duckdb.DuckDBPyConnection:
+    """The process's DuckDB database, made on first use: importing DuckDB costs ~90 MiB
+    of memory, which a server that never runs a SELECT over a table does not pay."""
+    import duckdb
+
+    database = duckdb.connect(
+        config={
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "python_enable_replacements": False,
+            "lock_configuration": True,
+        }
+    )
+    for macro in _MACROS:
+        database.execute(f"CREATE MACRO {macro}")
+    return database
+
+
 # Separate from asyncio's default executor (where the listings run), so that
 # queries waiting for listing batches can never starve the listings.
 _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stagedb-duckdb")
@@ -85,7 +99,7 @@ async def run(sql: str, sources: list[Source]) -> DuckResult:
     """Run DuckDB ``sql`` (a SELECT) over ``sources``; raise at once if it cannot start."""
     loop = asyncio.get_running_loop()
     failure = _Failure()
-    cursor = _DATABASE.cursor()
+    cursor = await loop.run_in_executor(_EXECUTOR, lambda: _database().cursor())
 
     def start() -> pa.RecordBatchReader:
         for source in sources:
@@ -190,6 +204,8 @@ def _translated(call: Any, failure: _Failure) -> Any:
     """``call`` with DuckDB's errors turned into stagedb's (a source's own error first)."""
 
     def run_translated() -> Any:
+        import duckdb
+
         try:
             return call()
         except duckdb.Error as error:

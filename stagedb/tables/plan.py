@@ -57,11 +57,6 @@ class QueryContext:
     other_table: OtherTable
 
 
-def reads_tables(expression: exp.Expression) -> bool:
-    """Whether ``expression`` is a query this module runs (a SELECT or a set operation)."""
-    return isinstance(expression, exp.Query)
-
-
 async def run_select(expression: exp.Expression, context: QueryContext) -> duck.DuckResult:
     """Run a SELECT (MySQL dialect) over stagedb's tables."""
     tree = expression.copy()
