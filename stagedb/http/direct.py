@@ -155,7 +155,11 @@ class DirectReceiver:
         self.active: set[DirectBody] = set()
 
     def take(self, request: web.Request) -> DirectBody | None:
-        """Take over ``request``'s body if it is large, plain and a worker is free."""
+        """Take over ``request``'s body if it is large, plain and a worker is free.
+
+        Call :meth:`run` right after: from here on the body can only be read
+        (or drained) by the worker, and the descriptor is released by ``run``.
+        """
         if self.free <= 0 or not _eligible(request):
             return None
         transport = request.transport

@@ -115,12 +115,12 @@ class PresignedHandler:
     async def upload(self, request: web.Request) -> web.Response:
         """Store the raw request body as the file (atomically)."""
         target = await self.check_upload(request)
-        direct = self.receiver.take(request)
+        writer = await self.engine.file_writer(target.stage, target.session)  # before take():
+        direct = self.receiver.take(request)  # nothing may fail between it and run()
         if direct is None:
             chunks = UploadBudget(self.max_upload_size).metered(raw_chunks(request), target.path)
             size = await self.engine.write_file(target.stage, target.path, chunks, target.session)
         else:
-            writer = await self.engine.file_writer(target.stage, target.session)
             size = await self.receiver.run(direct, lambda: _receive(direct, writer, target.path))
         return json_response(
             {"stage_name": target.stage, "path": target.path, "size": size, "state": "SUCCESS"}
