@@ -187,7 +187,8 @@ class StageClient:
         return aiohttp.ClientSession(
             headers=headers,
             connector=aiohttp.TCPConnector(limit=self.parallel * 2),
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            # no total: a large transfer may take long; a silent peer may not
+            timeout=aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout),
         )
 
     def _stage_url(self, *parts: str) -> URL:
@@ -409,30 +410,34 @@ class StageClient:
         """For presigned URLs, which carry their own credentials: none of ours go with them."""
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.parallel * 2),
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            # no total: a large transfer may take long; a silent peer may not
+            timeout=aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout),
         )
 
     async def _fetch(self, plain: aiohttp.ClientSession, url: str, target: Path) -> None:
         """GET a presigned URL into ``target`` atomically (a temporary file renamed)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
         for attempt in range(self.retries):
             try:
                 async with plain.get(url) as response:
                     if response.status != 200:
                         _checked(response, await response.read())
-                    with open(temp, "wb") as out:
+                    out = await asyncio.to_thread(open, temp, "wb")
+                    try:  # the disk is used from worker threads only
                         async for chunk in response.content.iter_chunked(1024 * 1024):
-                            out.write(chunk)
-                os.replace(temp, target)
+                            await asyncio.to_thread(out.write, chunk)
+                    finally:
+                        await asyncio.to_thread(out.close)
+                await asyncio.to_thread(os.replace, temp, target)
                 return
             except (TimeoutError, aiohttp.ClientConnectionError):
-                temp.unlink(missing_ok=True)
+                await asyncio.to_thread(temp.unlink, missing_ok=True)
                 if attempt + 1 >= self.retries:
                     raise
                 await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
             except BaseException:
-                temp.unlink(missing_ok=True)
+                await asyncio.shield(asyncio.to_thread(temp.unlink, missing_ok=True))
                 raise
 
 

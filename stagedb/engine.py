@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -66,7 +66,7 @@ from stagedb.storage.paths import (
     user_stage_dir,
 )
 from stagedb.storage.writer import FileWriter
-from stagedb.tokens import create_token, drop_token, show_tokens
+from stagedb.token_statements import create_token, drop_token, show_tokens
 from stagedb.user_statements import USER_RUNNERS
 from stagedb.users import Users
 
@@ -172,7 +172,7 @@ class Engine:
 
     async def read_file(
         self, stage: str, path: str, session: SessionInfo, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Stream a byte range of a file in a stage."""
         files = await self.stage_files(stage, session, Need.READ)
         return files.read(path, start, end)

@@ -228,6 +228,14 @@ def test_paging_with_link_headers(base: str, rest: ServerProcess) -> None:
     assert len(stages.json()) == 1 and set(stages.links) == {"first", "last"}
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "\u00b2", "1" * 5000, ""])
+def test_bad_paging_parameters_are_400(base: str, value: str) -> None:
+    """Not a whole number >= 1 ("²" passes str.isdigit but not int()): 400, never 500."""
+    for name in ("page", "pageSize"):
+        error = snowflake_error(requests.get(base, params={name: value}, timeout=30), 400)
+        assert "must be a whole number" in error["message"], error
+
+
 def test_presigned_urls(base: str, rest: ServerProcess) -> None:
     name = unique()
     create(base, name)

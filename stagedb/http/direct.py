@@ -208,9 +208,9 @@ class DirectReceiver:
 
         self.free -= 1
         self.active.add(body)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, work_then_drain)
+        future: asyncio.Future[T] | None = None
         try:
+            future = asyncio.get_running_loop().run_in_executor(self.executor, work_then_drain)
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             body.stop()
@@ -218,7 +218,7 @@ class DirectReceiver:
         finally:
             self.free += 1
             self.active.discard(body)
-            if future.done():
+            if future is None or future.done():  # not started (shut down), or finished
                 body.close()
             else:
                 future.add_done_callback(lambda _: body.close())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from stagedb.engine import Engine, SessionInfo
-from stagedb.errors import PermissionDenied, RangeNotSatisfiable
+from stagedb.errors import FileNotFound, PermissionDenied, RangeNotSatisfiable
 from stagedb.http.body import UploadBudget, raw_chunks
 from stagedb.http.direct import DirectBody, DirectReceiver
 from stagedb.http.jsonbody import error_response, json_response
@@ -99,17 +100,26 @@ class PresignedHandler:
         response.headers["Accept-Ranges"] = "bytes"
         if selected is not None:
             response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-        await response.prepare(request)
         if request.method == "HEAD" or start == stop:
+            await response.prepare(request)
             await response.write_eof()
             return response
         chunks = await self.engine.read_file(target.stage, target.path, target.session, start, stop)
-        try:
-            async for chunk in chunks:
-                await response.write(chunk)
-            await response.write_eof()
-        except ConnectionResetError:
-            logger.info("Client went away during the download of %s", target.path)
+        async with contextlib.aclosing(chunks):
+            try:  # open the file before the status line goes out: errors still get a JSON body
+                first = await anext(chunks, b"")
+            except FileNotFoundError:
+                raise FileNotFound(
+                    f"File '{target.path}' does not exist in stage '{target.stage}'"
+                ) from None
+            await response.prepare(request)
+            try:
+                await response.write(first)
+                async for chunk in chunks:
+                    await response.write(chunk)
+                await response.write_eof()
+            except ConnectionResetError:
+                logger.info("Client went away during the download of %s", target.path)
         return response
 
     async def upload(self, request: web.Request) -> web.Response:

@@ -123,7 +123,7 @@ def positive_int(request: web.Request, name: str, default: int) -> int:
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or int(text) < 1 or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) < 1:
         raise BadArguments(f"Query parameter {name} must be a whole number >= 1, not '{text}'")
     return int(text)
 

@@ -136,7 +136,9 @@ class LimitedStream:
             length, sequence_id = word & 0x00FFFFFF, word >> 24
             expected = next(self.inner.seq)
             if sequence_id != expected:
-                raise MysqlError(f"Expected seq({expected}) got seq({sequence_id})", 1835)
+                raise MysqlError(
+                    f"Expected seq({expected}) got seq({sequence_id})", 1156
+                )  # ER_NET_PACKETS_OUT_OF_ORDER
             if len(data) + length > self.limits.max_packet_size:
                 await self.fail(PacketTooLarge(), discard=length)
                 raise ConnectionClosed()

@@ -234,9 +234,19 @@ def help_topic() -> pa.Table:
     return _table(HELP_TOPIC, [])
 
 
+_INFO_SCHEMA_CHARSET = ("utf8mb3", "utf8mb3_general_ci")
+"""information_schema's own character set and collation, as in MySQL 8."""
+
+
 def _schemata(databases: Sequence[str], _tables: Sequence[TableInfo]) -> list[tuple[Any, ...]]:
     return [
-        ("def", db, CHARSET, COLLATION if db != INFO_SCHEMA else "utf8mb3_general_ci", None, "NO")
+        (
+            "def",
+            db,
+            *((CHARSET, COLLATION) if db != INFO_SCHEMA else _INFO_SCHEMA_CHARSET),
+            None,
+            "NO",
+        )
         for db in databases
     ]
 

@@ -7,7 +7,7 @@ clients rely on and mysql-mimic leaves out:
   status line: ``Uptime: 42  Threads: 1  Questions: 7  ...``;
 - column definitions carry NOT_NULL / UNSIGNED / BINARY / NUM flags, the
   ``binary`` character set (63) for numbers and dates and MySQL's display lengths
-  (see :mod:`stagedb.mysql.columns`), in text and binary (prepared) result sets;
+  (see :mod:`stagedb.mysql.column_flags`), in text and binary (prepared) result sets;
 - the handshake already says SERVER_STATUS_AUTOCOMMIT, as MySQL's does.
 """
 
@@ -29,7 +29,7 @@ from mysql_mimic.stream import ConnectionClosed
 from mysql_mimic.types import Commands, ServerStatus
 from mysql_mimic.utils import aiterate, cooperative_iterate
 
-from stagedb.mysql.columns import column_definition
+from stagedb.mysql.column_flags import column_definition
 
 logger = logging.getLogger("mysql_mimic.connection")  # its filter keeps client errors quiet
 

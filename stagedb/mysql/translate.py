@@ -23,7 +23,7 @@ from stagedb.errors import (
     UnknownStage,
     UnknownTable,
 )
-from stagedb.mysql.columns import describe
+from stagedb.mysql.column_flags import describe
 from stagedb.results import Column, ColumnType, Done, Result, Rows
 
 if TYPE_CHECKING:
@@ -101,9 +101,9 @@ async def _translating(rows: AsyncIterator[tuple[Any, ...]]) -> AsyncIterator[tu
 
 
 def arrow_column_type(kind: pa.DataType) -> MysqlColumnType:
+    """The MySQL column type of a result column of Arrow type ``kind`` (DuckDB's results)."""
     import pyarrow as pa  # loaded with the table machinery, not at start-up
 
-    """The MySQL column type of a result column of Arrow type ``kind`` (DuckDB's results)."""
     if pa.types.is_boolean(kind):
         return MysqlColumnType.TINY
     if pa.types.is_integer(kind):

@@ -186,7 +186,8 @@ class FsspecAtomicFile:
     def discard(self) -> None:
         """Abort the upload (or delete the temporary file)."""
         if self.temp is None:
-            self.handle.discard()
+            self.handle.discard()  # aborts the multipart upload
+            self.handle.closed = True  # so that close() at garbage collection cannot commit
             return
         try:
             self.handle.close()

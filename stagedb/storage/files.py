@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from fsspec import AbstractFileSystem
-from fsspec.implementations.local import LocalFileSystem
-from fsspec.implementations.memory import MemoryFileSystem
 
 from stagedb.storage.atomic import AtomicFile, FsspecAtomicFile, LocalAtomicFile, local_path
 from stagedb.storage.listing import FileEntry, walk_sorted
@@ -27,6 +25,9 @@ BATCH_SIZE = 2000
 
 REMOVE_BATCH_SIZE = 1000
 """Files deleted per storage call."""
+
+OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "az", "adl"})
+"""fsspec protocols of stores whose uploads become visible only once complete."""
 
 READ_CHUNK = 1024 * 1024
 """Bytes read from storage per call when streaming a file out."""
@@ -156,7 +157,9 @@ class StageFiles:
             raise FileNotFoundError(path)
         return int(info.get("size") or 0)
 
-    async def read(self, path: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def read(
+        self, path: str, start: int = 0, end: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """Stream bytes ``start`` to ``end`` (exclusive) of ``path`` in READ_CHUNK pieces."""
         check_relative_path(path, "file name")
         handle = await asyncio.to_thread(self.fs.open, path, "rb")
@@ -178,8 +181,11 @@ class StageFiles:
 
     @property
     def is_object_store(self) -> bool:
-        """Whether the stage lives in an object store (S3, GCS, Azure), not on a disk."""
-        return not isinstance(self.fs.fs, (LocalFileSystem, MemoryFileSystem))
+        """Whether the stage lives in an object store (S3, GCS, Azure), which publishes an
+        object only when its upload completes; other filesystems get temporary files."""
+        protocols = self.fs.fs.protocol
+        names = {protocols} if isinstance(protocols, str) else set(protocols)
+        return bool(names & OBJECT_STORE_PROTOCOLS)
 
     def open_atomic(self, path: str) -> AtomicFile:
         """Start writing ``path``; blocking: call it, and use the file, in a worker thread."""

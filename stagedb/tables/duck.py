@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -42,10 +42,21 @@ _MACROS = (
 )
 
 
-@cache
+_DATABASE: list[duckdb.DuckDBPyConnection] = []  # one, once made
+_DATABASE_LOCK = threading.Lock()
+
+
 def _database() -> duckdb.DuckDBPyConnection:
     """The process's DuckDB database, made on first use: importing DuckDB costs ~90 MiB
-    of memory, which a server that never runs a SELECT over a table does not pay."""
+    of memory, which a server that never runs a SELECT over a table does not pay.
+    Called from DuckDB's worker threads, hence the lock."""
+    with _DATABASE_LOCK:
+        if not _DATABASE:
+            _DATABASE.append(_connect())
+        return _DATABASE[0]
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
     import duckdb
 
     database = duckdb.connect(
