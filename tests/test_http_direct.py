@@ -34,6 +34,11 @@ from testtools import stored_files, temp_files, wait_until
 MIB = 1024 * 1024
 
 
+def _allocated(path: Path) -> int:
+    """Bytes of disk the file occupies (blocks reserved ahead of writes included)."""
+    return path.stat().st_blocks * 512
+
+
 def _file(folder: Path, name: str, size: int) -> bytes:
     data = os.urandom(size)
     (folder / name).write_bytes(data)
@@ -67,6 +72,7 @@ def test_big_and_small_files_in_one_body(
     check_success(reply, "~", list(sizes))
     for name, data in contents.items():
         assert (user_dir(data_dir) / name).read_bytes() == data
+        assert _allocated(user_dir(data_dir) / name) <= len(data) + MIB  # reservation released
     assert listing(server, "@~") == sizes
 
 
@@ -143,6 +149,7 @@ def test_big_presigned_put_is_byte_exact(
     assert result.returncode == 0, result.stderr
     stored = (user_dir(data_dir) / "raw.bin").read_bytes()
     assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+    assert _allocated(user_dir(data_dir) / "raw.bin") <= len(data) + MIB
     assert listing(server, "@~") == {"raw.bin": len(data)}
 
 

@@ -27,6 +27,7 @@ from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from stagedb.storage.paths import TEMP_MARKER
+from stagedb.storage.preallocate import Preallocation
 
 PART_SIZE = 5 * 1024 * 1024
 """Bytes per part of a multipart upload to an object store (S3's minimum is 5 MiB)."""
@@ -88,10 +89,12 @@ class LocalAtomicFile:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         self.fd = os.open(self.temp_path, flags, 0o644)
         self.size = 0
+        self.blocks = Preallocation(self.fd)
 
     def write(self, data: Buffer) -> None:
         """Append ``data`` (all of it: short writes are continued)."""
         view = memoryview(data)
+        self.blocks.before_write(self.size + len(view))
         while view:
             written = os.write(self.fd, view)
             view = view[written:]
@@ -107,6 +110,7 @@ class LocalAtomicFile:
         if not hasattr(os, "splice"):
             copy_from_descriptor(self, source, count, wait_readable)
             return
+        self.blocks.before_write(self.size + count, known_end=self.size + count)
         pipe_out, pipe_in = os.pipe()
         try:
             with contextlib.suppress(OSError):  # a smaller pipe only means more calls
@@ -136,6 +140,7 @@ class LocalAtomicFile:
 
     def commit(self) -> int:
         """Close the temporary file and rename it over the final name."""
+        self.blocks.release_tail(self.size)
         os.close(self.fd)
         self.fd = -1
         os.replace(self.temp_path, self.final_path)
