@@ -17,6 +17,7 @@ from stagedb.http import build_http_app
 from stagedb.http.auth import is_loopback
 from stagedb.http.limits import ConnectionLimit
 from stagedb.http.rest import RestSettings
+from stagedb.memory import release_free_memory
 from stagedb.mysql import build_mysql_server
 from stagedb.mysql.control import ServerControl
 from stagedb.mysql.session import StageSession, check_database_name
@@ -94,6 +95,7 @@ async def run(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    release_free_memory()  # what start-up (imports, parsing the config) freed; before serving
     print(f"stagedb {__version__}", flush=True)
     mysql_tls = transport.mysql_banner()
     print(f"MySQL protocol: {mysql_address[0]}:{mysql_address[1]} ({mysql_tls})", flush=True)

@@ -32,6 +32,7 @@ from typing import TypeVar
 from aiohttp import hdrs, web
 
 from stagedb.errors import ClientDisconnected, StageDBError
+from stagedb.memory import release_free_memory
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,8 @@ class DirectReceiver:
             except StageDBError:
                 body.drain()
                 raise
+            finally:
+                release_free_memory()  # the body's megabyte pieces, kept by malloc
 
         self.free -= 1
         self.active.add(body)
