@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
-from collections.abc import Callable
+
+from stagedb.libc import libc_function
 
 logger = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8
 """glibc's ``mallopt`` parameter for the number of malloc arenas."""
+
+_mallopt = libc_function("mallopt", [ctypes.c_int, ctypes.c_int])
+_malloc_trim = libc_function("malloc_trim", [ctypes.c_size_t])
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
@@ -20,33 +23,11 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     thread its own arena and keeps freed memory there, so peak RSS grows with
     the number of threads rather than with what is in use.
     """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
+    if _mallopt is None:
         return False  # not glibc
-    applied = bool(mallopt(M_ARENA_MAX, arenas))
+    applied = bool(_mallopt(M_ARENA_MAX, arenas))
     logger.debug("malloc arenas limited to %d: %s", arenas, applied)
     return applied
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        function = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return None  # not glibc
-    function.argtypes = [ctypes.c_size_t]
-    function.restype = ctypes.c_int
-    trim: Callable[[int], int] = function
-    return trim
-
-
-_trim = _malloc_trim()
 
 
 def release_free_memory() -> None:
@@ -57,5 +38,5 @@ def release_free_memory() -> None:
     RSS a little higher than the last.  Blocking (a few milliseconds): call
     it from a worker thread once an upload is done.
     """
-    if _trim is not None:
-        _trim(0)
+    if _malloc_trim is not None:
+        _malloc_trim(0)

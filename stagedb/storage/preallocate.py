@@ -17,7 +17,8 @@ import ctypes
 import errno
 import os
 import sys
-from collections.abc import Callable
+
+from stagedb.libc import libc_function
 
 START_AFTER = 1024 * 1024
 """Bytes a file must have before blocks are reserved for it (small files never are)."""
@@ -31,21 +32,11 @@ MAX_AHEAD = 256 * 1024 * 1024
 _KEEP_SIZE = 1  # FALLOC_FL_KEEP_SIZE from <linux/falloc.h>
 
 
-def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.fallocate64
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    function.restype = ctypes.c_int
-    call: Callable[[int, int, int, int], int] = function
-    return call
-
-
-_fallocate = _load_fallocate()
+_fallocate = (
+    libc_function("fallocate64", [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64])
+    if sys.platform.startswith("linux")
+    else None
+)
 
 
 class Preallocation:
