@@ -151,10 +151,7 @@ class Engine:
         """Store a file in a stage atomically (visible only once complete); return its size."""
         check_file_path(path)
         files = await self.stage_files(stage, session, Need.WRITE)
-        try:
-            return await files.write(path, chunks)
-        except OSError as error:
-            raise StorageOther(f"Writing '{path}' failed: {error.strerror or error}") from None
+        return await FileWriter(files).write_stream(path, chunks)
 
     async def file_writer(self, stage: str, session: SessionInfo) -> FileWriter:
         """Opens files of ``stage`` for fronts that receive bytes in a worker thread

@@ -139,14 +139,14 @@ class PresignedHandler:
 
 def _receive(body: DirectBody, writer: FileWriter, path: str) -> int:
     """Store a whole body taken over from its socket as ``path`` (in a worker thread)."""
-    target = writer.open(path)
-    try:
-        for data in body.buffered:
-            target.write(data)
-        body.buffered.clear()
-        target.fill_from(body.fd, body.remaining, body.wait_readable)
-        body.remaining = 0
+    with writer.open(path) as target:
+        if target.can_splice:  # socket -> pipe -> file inside the kernel
+            for data in body.buffered:
+                target.write(data)
+            body.buffered.clear()
+            target.splice_from(body.fd, body.remaining, body.wait_readable)
+            body.remaining = 0
+        else:
+            while data := body.read():
+                target.write(data)
         return target.commit()
-    except BaseException:
-        target.discard()
-        raise

@@ -10,7 +10,7 @@ An :class:`AtomicFile` is written with blocking calls from one worker thread
 - other fsspec filesystems (e.g. ``memory://``) get a temporary sibling moved
   into place.
 
-On a local disk the file can also be filled straight from another file
+On Linux a local file can also be filled straight from another file
 descriptor (a socket) with ``splice(2)``: the bytes move from the socket to
 the page cache inside the kernel, never copied through Python.
 """
@@ -100,16 +100,16 @@ class LocalAtomicFile:
             view = view[written:]
             self.size += written
 
-    def fill_from(self, source: int, count: int, wait_readable: WaitReadable) -> None:
+    can_splice = hasattr(os, "splice")
+    """Whether :meth:`splice_from` works here (Linux)."""
+
+    def splice_from(self, source: int, count: int, wait_readable: WaitReadable) -> None:
         """Append exactly ``count`` bytes read from the non-blocking descriptor ``source``.
 
-        Uses ``splice(2)`` through a pipe where the platform has it (no copy
-        through user space), else reads and writes 1 MiB at a time.  Raises
-        :class:`SourceClosed` if ``source`` ends first.
+        Uses ``splice(2)`` through a pipe (no copy through user space); only
+        where :attr:`can_splice`.  Raises :class:`SourceClosed` if ``source``
+        ends first.
         """
-        if not hasattr(os, "splice"):
-            copy_from_descriptor(self, source, count, wait_readable)
-            return
         self.blocks.before_write(self.size + count, known_end=self.size + count)
         pipe_out, pipe_in = os.pipe()
         try:
@@ -199,20 +199,3 @@ class FsspecAtomicFile:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(self.temp)
-
-
-def copy_from_descriptor(
-    target: AtomicFile, source: int, count: int, wait_readable: WaitReadable
-) -> None:
-    """Append exactly ``count`` bytes read from the non-blocking descriptor ``source``."""
-    left = count
-    while left > 0:
-        try:
-            data = os.read(source, min(left, SPLICE_SIZE))
-        except BlockingIOError:
-            wait_readable()
-            continue
-        if not data:
-            raise SourceClosed(f"the source ended {left} bytes early")
-        left -= len(data)
-        target.write(data)

@@ -195,23 +195,6 @@ class StageFiles:
             return LocalAtomicFile(local)
         return FsspecAtomicFile(self.fs, path, in_place=self.is_object_store)
 
-    async def write(self, path: str, chunks: AsyncIterator[bytes]) -> int:
-        """Write a file atomically from ``chunks``: it becomes visible only once complete.
-
-        On any failure (including cancellation) nothing of it remains: the
-        temporary file is deleted, or the multipart upload aborted.  Returns
-        the size written.
-        """
-        check_relative_path(path, "file name")
-        target = await asyncio.to_thread(self.open_atomic, path)
-        try:
-            async for chunk in chunks:
-                await asyncio.to_thread(target.write, chunk)
-            return await asyncio.to_thread(target.commit)
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(target.discard))
-            raise
-
     async def presigned_url(
         self, path: str, upload: bool, expire_seconds: int, content_type: str | None
     ) -> str | None:

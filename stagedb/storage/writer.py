@@ -8,28 +8,52 @@ Storage failures surface as StorageOther.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from types import TracebackType
 
 from stagedb.errors import ClientDisconnected, StorageOther
 from stagedb.storage.atomic import (
     AtomicFile,
     Buffer,
+    LocalAtomicFile,
     SourceClosed,
     WaitReadable,
-    copy_from_descriptor,
 )
 from stagedb.storage.files import StageFiles
 from stagedb.storage.paths import check_file_path
 
 
 class StorageFile:
-    """A stage file being written (see storage.atomic), with storage failures as StorageOther."""
+    """A stage file being written (see storage.atomic), with storage failures as StorageOther.
+
+    Use it as a context manager: leaving the block by an exception before
+    :meth:`commit` discards the file.
+    """
 
     def __init__(self, path: str, target: AtomicFile) -> None:
         self.path = path
         self.target = target
+        self.committed = False
+
+    def __enter__(self) -> StorageFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is not None and not self.committed:
+            self.discard()
+
+    @property
+    def can_splice(self) -> bool:
+        """Whether :meth:`splice_from` works for this file (a local disk, on Linux)."""
+        return isinstance(self.target, LocalAtomicFile) and self.target.can_splice
 
     @property
     def size(self) -> int:
@@ -41,22 +65,24 @@ class StorageFile:
         with self._storage_errors():
             self.target.write(data)
 
-    def fill_from(self, source: int, count: int, wait_readable: WaitReadable) -> None:
-        """Append ``count`` bytes read from descriptor ``source`` (blocking)."""
+    def splice_from(self, source: int, count: int, wait_readable: WaitReadable) -> None:
+        """Append ``count`` bytes from descriptor ``source`` inside the kernel (blocking).
+
+        Only where :attr:`can_splice`; a source that ends early is ClientDisconnected.
+        """
         with self._storage_errors():
             try:
-                fill = getattr(self.target, "fill_from", None)
-                if fill is not None:
-                    fill(source, count, wait_readable)
-                else:
-                    copy_from_descriptor(self.target, source, count, wait_readable)
+                assert isinstance(self.target, LocalAtomicFile)
+                self.target.splice_from(source, count, wait_readable)
             except (SourceClosed, ConnectionError):
                 raise ClientDisconnected("The upload ended before all its bytes arrived") from None
 
     def commit(self) -> int:
         """Make the file visible; return its size (blocking)."""
         with self._storage_errors():
-            return self.target.commit()
+            size = self.target.commit()
+        self.committed = True
+        return size
 
     def discard(self) -> None:
         """Drop the file (blocking)."""
@@ -83,3 +109,18 @@ class FileWriter:
             return StorageFile(path, self.files.open_atomic(path))
         except OSError as error:
             raise StorageOther(f"Writing '{path}' failed: {error.strerror or error}") from None
+
+    async def write_stream(self, path: str, chunks: AsyncIterator[bytes]) -> int:
+        """Store ``path`` from ``chunks`` (each write in a worker thread); return its size.
+
+        It becomes visible only once complete; on any failure, cancellation
+        included, nothing of it remains.
+        """
+        target = await asyncio.to_thread(self.open, path)
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(target.write, chunk)
+            return await asyncio.to_thread(target.commit)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(target.discard))
+            raise
