@@ -145,14 +145,6 @@ class Engine:
 
     # -- files, for the fronts that move bytes ---------------------------------------
 
-    async def write_file(
-        self, stage: str, path: str, chunks: AsyncIterator[bytes], session: SessionInfo
-    ) -> int:
-        """Store a file in a stage atomically (visible only once complete); return its size."""
-        check_file_path(path)
-        files = await self.stage_files(stage, session, Need.WRITE)
-        return await FileWriter(files).write_stream(path, chunks)
-
     async def file_writer(self, stage: str, session: SessionInfo) -> FileWriter:
         """Opens files of ``stage`` for fronts that receive bytes in a worker thread
         (needs WRITE, like every upload)."""

@@ -10,6 +10,7 @@ the client held back will never come.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
@@ -22,6 +23,18 @@ ExpectHandler = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
+CHECKED = "stagedb.checked_headers"
+"""Request key: what the route's header check returned (it runs once per request)."""
+
+T = TypeVar("T")
+
+
+async def checked_once(request: web.Request, check: Callable[[web.Request], Awaitable[T]]) -> T:
+    """``check(request)``, or what it returned when the expect handler already ran it."""
+    if CHECKED not in request:
+        request[CHECKED] = await check(request)
+    return cast(T, request[CHECKED])
+
 
 def continue_after(check: HeaderCheck) -> ExpectHandler:
     """An expect handler sending ``100 Continue`` only if ``check`` passes."""
@@ -30,7 +43,7 @@ def continue_after(check: HeaderCheck) -> ExpectHandler:
         try:
             if request.headers.get(hdrs.EXPECT, "").lower() != "100-continue":
                 raise ExpectationFailed(f"Unsupported Expect: {request.headers[hdrs.EXPECT]}")
-            await check(request)
+            await checked_once(request, check)
         except StageDBError as error:
             response = error_response(error)
             response.force_close()

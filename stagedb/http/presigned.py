@@ -12,9 +12,9 @@ from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import FileNotFound, PermissionDenied, RangeNotSatisfiable
 from stagedb.http.body import UploadBudget, raw_chunks
 from stagedb.http.direct import DirectBody, DirectReceiver
+from stagedb.http.expect import checked_once
 from stagedb.http.jsonbody import error_response, json_response
 from stagedb.presign import Presigner
-from stagedb.privileges import Need
 from stagedb.storage.writer import FileWriter
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,14 @@ class PresignedFile:
     path: str
     session: SessionInfo
     content_type: str | None
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    """A presigned PUT whose headers passed the checks, and the stage's writer."""
+
+    file: PresignedFile
+    writer: FileWriter
 
 
 def byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
@@ -72,7 +80,7 @@ class PresignedHandler:
         content_type = request.query.get("content_type") or None
         return PresignedFile(stage, path, SessionInfo(user=user), content_type)
 
-    async def check_upload(self, request: web.Request) -> PresignedFile:
+    async def check_upload(self, request: web.Request) -> PresignedUpload:
         """Everything the headers of a presigned PUT decide: signature, type, size, stage."""
         target = self._verify(request, "PUT")
         if target.content_type and request.headers.get("Content-Type") != target.content_type:
@@ -80,8 +88,8 @@ class PresignedHandler:
                 f"This presigned URL needs the header Content-Type: {target.content_type}"
             )
         UploadBudget(self.max_upload_size).check_declared(request)
-        await self.engine.stage_files(target.stage, target.session, Need.WRITE)  # 404, 403
-        return target
+        writer = await self.engine.file_writer(target.stage, target.session)  # 404, 403
+        return PresignedUpload(target, writer)
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         """Send the file, or the requested byte range of it (GET and HEAD)."""
@@ -124,12 +132,12 @@ class PresignedHandler:
 
     async def upload(self, request: web.Request) -> web.Response:
         """Store the raw request body as the file (atomically)."""
-        target = await self.check_upload(request)
-        writer = await self.engine.file_writer(target.stage, target.session)  # before take():
+        upload = await checked_once(request, self.check_upload)  # run by the expect handler?
+        target, writer = upload.file, upload.writer
         direct = self.receiver.take(request)  # nothing may fail between it and run()
         if direct is None:
             chunks = UploadBudget(self.max_upload_size).metered(raw_chunks(request), target.path)
-            size = await self.engine.write_file(target.stage, target.path, chunks, target.session)
+            size = await writer.write_stream(target.path, chunks)
         else:
             size = await self.receiver.run(direct, lambda: _receive(direct, writer, target.path))
         return json_response(

@@ -20,10 +20,11 @@ from stagedb.errors import BadArguments
 from stagedb.http.auth import HttpAuthenticator
 from stagedb.http.body import UploadBudget, raw_chunks
 from stagedb.http.direct import DirectBody, DirectReceiver
+from stagedb.http.expect import checked_once
 from stagedb.http.jsonbody import json_response
 from stagedb.http.multipart import CURL_HINT, MultipartFiles
-from stagedb.privileges import Need
 from stagedb.storage.paths import check_relative_path
+from stagedb.storage.writer import FileWriter
 
 
 def _utf8(value: str, what: str) -> str:
@@ -51,6 +52,7 @@ class UploadTarget:
     relative: str
     session: SessionInfo
     boundary: str
+    writer: FileWriter
 
     def path_of(self, filename: str) -> str:
         """The stage path of a part's file."""
@@ -82,7 +84,7 @@ class UploadHandler:
         relative = (relative or "").strip("/")
         check_relative_path(relative, "relative path")
         session = SessionInfo(user=user)
-        await self.engine.stage_files(stage, session, Need.WRITE)  # unknown stage: 404
+        writer = await self.engine.file_writer(stage, session)  # unknown stage: 404
         UploadBudget(self.max_upload_size).check_declared(request)
         content_type = request.headers.get("Content-Type", "")
         mimetype = parse_mimetype(content_type)
@@ -92,15 +94,14 @@ class UploadHandler:
         boundary = mimetype.parameters.get("boundary", "")
         if not boundary or len(boundary) > 70 or not boundary.isascii():
             raise BadArguments("The multipart/form-data Content-Type has no valid boundary")
-        return UploadTarget(stage, relative, session, boundary)
+        return UploadTarget(stage, relative, session, boundary, writer)
 
     async def __call__(self, request: web.Request) -> web.Response:
         """Store every file part of the request; answer as Databend does."""
-        target = await self.check(request)
-        writer = await self.engine.file_writer(target.stage, target.session)
+        target = await checked_once(request, self.check)  # run by the expect handler?
         upload = MultipartFiles(
             target.boundary.encode("ascii"),
-            lambda filename: writer.open(target.path_of(filename)),
+            lambda filename: target.writer.open(target.path_of(filename)),
         )
         direct = self.receiver.take(request)
         if direct is not None:
