@@ -28,6 +28,7 @@ Helpers:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -351,6 +352,11 @@ class StagedbServer:
 
     def connect(self, timeout: float = 300.0) -> Connection:
         return connect(self.mysql_port, timeout)
+
+    def internal_stage_dir(self, stage: str) -> Path:
+        """Where internal stage ``stage`` keeps its files (its directory is in its record)."""
+        record = json.loads((self.data_dir / "catalog" / "stages" / f"{stage}.json").read_text())
+        return self.data_dir / "stage" / "internal" / (record.get("files_dir") or stage)
 
     def __enter__(self) -> Self:
         try:

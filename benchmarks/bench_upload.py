@@ -26,7 +26,7 @@ In one run, on the local disk that holds the temporary directory (stagedb's
    (0) seconds; then time the wall clock of the one ``cp`` / ``curl`` process
    (start-up included for both).  Nothing is synced or dropped from the
    caches.  Each upload is verified: ``LIST @s`` shows the file with the right
-   size, the stored file (``<data>/stage/internal/s/<name>``) has the source's
+   size, the stored file (``<data>/stage/internal/s.<id>/<name>``) has the source's
    SHA-256 and no temporary file is left beside it.
 
 2. ``--concurrency`` (200) concurrent uploads of distinct ``--small-kib`` (64)
@@ -341,7 +341,6 @@ class BigUploads:
         self.response = workdir / "curl-response.json"
         self.presigned_url = ""
         self.presigned_headers: dict[str, str] = {}
-        self.stage_dir = server.data_dir / "stage" / "internal" / BIG_STAGE if server else None
         self.raw: RawReceiver | None = None
         self.raw_output = workdir / "raw-received.bin"
 
@@ -465,19 +464,20 @@ class BigUploads:
 
     def verify(self, m: BigMeasurement, name: str) -> bool:
         """LIST shows ``name`` with the right size; stored bytes match; no temp file left."""
-        assert self.stage_dir is not None
+        assert self.server is not None
+        stage_dir = self.server.internal_stage_dir(BIG_STAGE)
         rows = self.sql(f"LIST @{BIG_STAGE}")
         sizes = {str(r[0]): int(r[1]) for r in rows}
         ok = True
         if sizes.get(name) != self.res.size_bytes:
             m.notes.append(f"LIST shows {name} with size {sizes.get(name)}: {sorted(sizes)}")
             ok = False
-        leftovers = [p.name for p in self.stage_dir.iterdir() if p.name.startswith(TEMP_MARKER)]
+        leftovers = [p.name for p in stage_dir.iterdir() if p.name.startswith(TEMP_MARKER)]
         if leftovers:
             m.notes.append(f"temporary files left in the stage dir: {leftovers}")
             ok = False
         if not self.args.no_hash:
-            stored = self.stage_dir / name
+            stored = stage_dir / name
             digest = file_sha256(stored) if stored.exists() else "missing"
             if digest != self.source_sha:
                 m.notes.append(f"stored {stored} has SHA-256 {digest}, source {self.source_sha}")
@@ -627,7 +627,6 @@ class Burst:
         self.server = server
         self.meter = meter
         self.url = f"{server.http_url}/v1/upload_to_stage"
-        self.stage_dir = server.data_dir / "stage" / "internal" / SMALL_STAGE
         size = args.small_kib * KIB
         self.files = {f"f{i:05d}.bin": os.urandom(size) for i in range(args.concurrency)}
         self.file_dir = workdir / "small"
@@ -752,7 +751,7 @@ class Burst:
         bad = [
             n
             for n, data in self.files.items()
-            if n in sizes and (self.stage_dir / n).read_bytes() != data
+            if n in sizes and (self.server.internal_stage_dir(SMALL_STAGE) / n).read_bytes() != data
         ]
         if bad:
             rnd.notes.append(f"stored bytes differ for {len(bad)} files, e.g. {bad[:3]}")

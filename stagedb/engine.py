@@ -63,6 +63,7 @@ from stagedb.storage.paths import (
     check_file_path,
     check_relative_path,
     internal_stage_dir,
+    new_files_dir,
     user_stage_dir,
 )
 from stagedb.storage.writer import FileWriter
@@ -141,7 +142,7 @@ class Engine:
         """The files of a catalogued stage."""
         if record.stage_type is StageType.EXTERNAL and record.url is not None:
             return StageFiles(external_filesystem(record.url, record.connection))
-        return StageFiles(self.root.subdir(internal_stage_dir(record.name)))
+        return StageFiles(self.root.subdir(internal_stage_dir(record.name, record.files_dir)))
 
     # -- files, for the fronts that move bytes ---------------------------------------
 
@@ -185,8 +186,9 @@ class Engine:
         if record.stage_type is StageType.EXTERNAL:
             await self._check_location(record)
         if statement.args.get("replace"):
-            await self.files_of(self._internal_placeholder(name)).purge()
-            await self.catalog.replace(record)
+            previous = await self.catalog.replace(record)
+            if previous is not None:
+                await self._purge_dropped(previous)
             return Done()
         try:
             await self.catalog.create(record)
@@ -196,9 +198,20 @@ class Engine:
             raise
         return Done()
 
-    @staticmethod
-    def _internal_placeholder(name: str) -> StageRecord:
-        return StageRecord(name=name, stage_type=StageType.INTERNAL)
+    async def _purge_dropped(self, record: StageRecord) -> None:
+        """Delete the files of a stage whose record is gone (dropped or replaced).
+
+        The record goes first: an upload still writing into the stage then
+        lands in a directory no stage refers to, never in a stage created
+        later under the same name.  A failure here only leaves such a
+        directory, for the sweep at the next start (stagedb.orphans).
+        """
+        if record.stage_type is not StageType.INTERNAL:
+            return
+        try:
+            await self.files_of(record).purge()
+        except (OSError, StageDBError) as error:
+            logger.warning("Files of dropped stage %s not all deleted: %s", record.name, error)
 
     async def _record_from(
         self, statement: CreateStage, name: str, session: SessionInfo
@@ -214,6 +227,7 @@ class Engine:
             return StageRecord(
                 name=name,
                 stage_type=StageType.INTERNAL,
+                files_dir=new_files_dir(name),
                 file_format=file_format,
                 comment=comment,
                 creator=session.user,
@@ -244,13 +258,12 @@ class Engine:
                 return Done(warnings=1)
             raise UnknownStage(name)
         await self.access.require_stage(session.user, record, Need.OWNERSHIP)
-        internal = record.stage_type is StageType.INTERNAL
-        if internal:
-            await self.files_of(record).purge()
-        if await self.catalog.drop(name) is None and not statement.args.get("exists"):
-            raise UnknownStage(name)
-        if internal:  # files uploaded while the first purge ran
-            await self.files_of(record).purge()
+        dropped = await self.catalog.drop(name)
+        if dropped is None:
+            if statement.args.get("exists"):
+                return Done(warnings=1)
+            raise UnknownStage(name)  # another connection dropped it first
+        await self._purge_dropped(dropped)
         return Done()
 
     async def _list_files(self, statement: ListFiles, session: SessionInfo) -> Result:

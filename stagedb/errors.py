@@ -51,6 +51,12 @@ class UnknownStage(StageDBError):
         self.stage = stage
 
 
+class StageChangedDuringUpload(StageDBError):
+    """The stage was dropped or replaced while a file was being written into it."""
+
+    name, code, errno, sqlstate, http_status = "UnknownStage", 2501, 1051, "42S02", 409
+
+
 class StageAlreadyExists(StageDBError):
     """CREATE STAGE of a name that is taken."""
 

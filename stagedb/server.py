@@ -12,7 +12,7 @@ from stagedb import __version__
 from stagedb.catalog.users import UserCatalog
 from stagedb.config import Config
 from stagedb.engine import Engine
-from stagedb.errors import BadArguments, InvalidConfig
+from stagedb.errors import BadArguments, InvalidConfig, StageDBError
 from stagedb.http import build_http_app
 from stagedb.http.auth import is_loopback
 from stagedb.http.limits import ConnectionLimit
@@ -21,6 +21,7 @@ from stagedb.memory import release_free_memory
 from stagedb.mysql import build_mysql_server
 from stagedb.mysql.control import ServerControl
 from stagedb.mysql.session import StageSession, check_database_name
+from stagedb.orphans import remove_orphan_stage_dirs
 from stagedb.presign import Presigner, load_or_create_key
 from stagedb.storage.filesystems import DataRoot
 from stagedb.transport import Transport, refuse_open_root
@@ -39,6 +40,14 @@ async def _open_data_root(config: Config) -> DataRoot:
     except (ValueError, ImportError, OSError) as error:
         reason = str(error) or type(error).__name__
     raise InvalidConfig(f"Cannot open the data location '{shown}': {config.redact(reason)}")
+
+
+async def _sweep(root: DataRoot, engine: Engine) -> None:
+    """Delete orphaned internal stage directories in the background (stagedb.orphans)."""
+    try:
+        await remove_orphan_stage_dirs(root, engine.catalog)
+    except (OSError, StageDBError) as error:
+        logger.warning("The sweep of orphaned stage directories failed: %s", error)
 
 
 async def run(config: Config) -> None:
@@ -101,11 +110,13 @@ async def run(config: Config) -> None:
     print(f"MySQL protocol: {mysql_address[0]}:{mysql_address[1]} ({mysql_tls})", flush=True)
     print(f"HTTP: {http_address[0]}:{http_address[1]} ({scheme.upper()})", flush=True)
     print(f"Data: {config.data_description()}", flush=True)
+    sweep = asyncio.create_task(_sweep(root, engine))
 
     try:
         await stop.wait()
     finally:
         logger.info("Shutting down")
+        sweep.cancel()
         mysql.close()
         control = mysql.control
         if isinstance(control, ServerControl):

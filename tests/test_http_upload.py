@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import ServerProcess, start_server
-from testtools import stored_files, temp_files, wait_until
+from testtools import internal_stage_dir, stored_files, temp_files, wait_until
 
 import stagedb
 
@@ -174,7 +174,7 @@ def user_dir(data_dir: Path) -> Path:
 
 
 def internal_dir(data_dir: Path, stage: str) -> Path:
-    return data_dir / "stage" / "internal" / stage
+    return internal_stage_dir(data_dir, stage)
 
 
 def write_books(path: Path) -> int:
@@ -612,9 +612,10 @@ def test_drop_stage_removes_uploaded_files(
     server.query("CREATE STAGE doomed")
     curl_upload(server, "doomed", "upload=@a.csv", cwd=work)
     curl_upload(server, "doomed", "upload=@a.csv", cwd=work, extra=("-H", "relative_path: d/e"))
-    assert stored_files(internal_dir(data_dir, "doomed")) == ["a.csv", "d/e/a.csv"]
+    stage_dir = internal_dir(data_dir, "doomed")
+    assert stored_files(stage_dir) == ["a.csv", "d/e/a.csv"]
     server.query("DROP STAGE doomed")
-    assert stored_files(internal_dir(data_dir, "doomed")) == []
+    assert stored_files(stage_dir) == []
     server.query("CREATE STAGE doomed")
     assert listing(server, "@doomed") == {}
 
@@ -625,7 +626,9 @@ def test_create_or_replace_stage_removes_uploaded_files(
     (work / "a.csv").write_text("a")
     server.query("CREATE STAGE replaced")
     check_success(curl_upload(server, "replaced", "upload=@a.csv", cwd=work), "replaced", ["a.csv"])
+    old_dir = internal_dir(data_dir, "replaced")
     server.query("CREATE OR REPLACE STAGE replaced")
+    assert stored_files(old_dir) == []
     assert stored_files(internal_dir(data_dir, "replaced")) == []
     assert listing(server, "@replaced") == {}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pymysql
 import pytest
 from conftest import ServerProcess, start_server
-from testtools import stored_files, temp_files, wait_until
+from testtools import internal_stage_dir, stored_files, temp_files, wait_until
 
 # -- helpers ------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ def with_query(url: str, **changes: str | None) -> str:
 
 
 def internal_dir(data_dir: Path, stage: str) -> Path:
-    return data_dir / "stage" / "internal" / stage
+    return internal_stage_dir(data_dir, stage)
 
 
 @pytest.fixture

@@ -52,6 +52,12 @@ def bucket(moto: MotoS3) -> Any:
     return client
 
 
+def stage_prefix(bucket: Any, stage: str) -> str:
+    """The key prefix of internal stage ``stage``'s files (its own directory, from its record)."""
+    raw = bucket.get_object(Bucket=BUCKET, Key=f"prefix/catalog/stages/{stage}.json")["Body"].read()
+    return f"prefix/stage/internal/{json.loads(raw).get('files_dir') or stage}"
+
+
 def start(moto: MotoS3, *extra: str, secret: str = SECRET) -> ServerProcess:
     """A stagedb server whose data root is DATA on moto."""
     return start_server(DATA, *moto.storage_flags(secret), *extra, env=AWS_ENV)
@@ -246,12 +252,13 @@ def test_user_stage_and_internal_stages_keep_files_in_the_bucket(
     server.query("CREATE STAGE s")
     upload(server, "s", source)
     assert [r[0] for r in server.query("LIST @s")] == ["books.csv"]
-    bucket.put_object(Bucket=BUCKET, Key="prefix/stage/internal/s/dir/other.csv", Body=b"x")
+    s_prefix = stage_prefix(bucket, "s")
+    bucket.put_object(Bucket=BUCKET, Key=f"{s_prefix}/dir/other.csv", Body=b"x")
     assert [r[0] for r in server.query("LIST @s")] == ["books.csv", "dir/other.csv"]
     assert [r[0] for r in server.query("LIST @s/dir/")] == ["dir/other.csv"]
     assert keys(bucket, BUCKET, "prefix/stage/") == [
-        "prefix/stage/internal/s/books.csv",
-        "prefix/stage/internal/s/dir/other.csv",
+        f"{s_prefix}/books.csv",
+        f"{s_prefix}/dir/other.csv",
         "prefix/stage/user/root/books.csv",
     ]
 
@@ -264,9 +271,10 @@ def test_drop_stage_deletes_only_its_own_objects(
     for stage in ("ab", "abc"):
         server.query(f"CREATE STAGE {stage}")
         upload(server, stage, source)
-    bucket.put_object(Bucket=BUCKET, Key="prefix/stage/internal/ab/deep/g.csv", Body=b"2")
+    bucket.put_object(Bucket=BUCKET, Key=f"{stage_prefix(bucket, 'ab')}/deep/g.csv", Body=b"2")
+    abc_prefix = stage_prefix(bucket, "abc")
     server.query("DROP STAGE ab")
-    assert keys(bucket, BUCKET, "prefix/stage/") == ["prefix/stage/internal/abc/f.csv"]
+    assert keys(bucket, BUCKET, "prefix/stage/") == [f"{abc_prefix}/f.csv"]
     server.query("CREATE OR REPLACE STAGE abc")
     assert keys(bucket, BUCKET, "prefix/stage/") == []
     assert [r[0] for r in server.query("SHOW STAGES")] == ["abc"]

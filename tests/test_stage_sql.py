@@ -10,6 +10,7 @@ from pathlib import Path
 import pymysql
 import pytest
 from conftest import ServerProcess
+from testtools import internal_stage_dir
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \+0000")
 
@@ -328,7 +329,7 @@ def test_list_sorted_across_directories(server: ServerProcess, external_dir: Pat
 
 def test_drop_internal_stage_deletes_its_files(server: ServerProcess, data_dir: Path) -> None:
     server.query("CREATE STAGE s")
-    stage_dir = data_dir / "stage" / "internal" / "s"
+    stage_dir = internal_stage_dir(data_dir, "s")
     make_files(stage_dir, "a.csv", "d/b.csv")
     assert names(server.query("LIST @s")) == ["a.csv", "d/b.csv"]
     server.query("DROP STAGE s")
@@ -341,7 +342,7 @@ def test_create_or_replace_internal_stage_deletes_its_files(
     server: ServerProcess, data_dir: Path
 ) -> None:
     server.query("CREATE STAGE s")
-    make_files(data_dir / "stage" / "internal" / "s", "a.csv")
+    make_files(internal_stage_dir(data_dir, "s"), "a.csv")
     server.query("CREATE OR REPLACE STAGE s")
     assert server.query("LIST @s") == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -54,3 +55,9 @@ def exclusive_create_winners(fs: AbstractFileSystem, target: str, writers: int =
     for thread in threads:
         thread.join()
     return winners
+
+
+def internal_stage_dir(data_dir: Path, stage: str) -> Path:
+    """Where internal stage ``stage`` (as catalogued now) keeps its files on a local data root."""
+    record = json.loads((data_dir / "catalog" / "stages" / f"{stage}.json").read_text())
+    return data_dir / "stage" / "internal" / (record.get("files_dir") or stage)

@@ -35,6 +35,9 @@ class StageRecord:
     created_on: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     owner: str = "root"
     """Who holds every privilege on the stage (records from before owners existed: root)."""
+    files_dir: str | None = None
+    """An internal stage's own directory under ``stage/internal/`` (see storage.paths);
+    None for external stages and for records from before incarnations had one."""
 
     @property
     def storage_type(self) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import quote
 
 from stagedb.errors import BadArguments
@@ -41,9 +42,28 @@ def is_temporary(name: str) -> bool:
     return name.rsplit("/", 1)[-1].startswith(TEMP_MARKER)
 
 
-def internal_stage_dir(name: str) -> str:
-    """Where a named internal stage keeps its files, relative to the data root."""
-    return f"stage/internal/{name}"
+INTERNAL_STAGES = "stage/internal"
+"""Where named internal stages keep their files, relative to the data root."""
+
+
+def new_files_dir(name: str) -> str:
+    """A directory name for a new incarnation of internal stage ``name``: ``<name>.<id>``.
+
+    Stage names cannot hold a dot, so these never meet the plain ``<name>``
+    directories of stages created before incarnations had their own.
+    """
+    return f"{name}.{uuid.uuid4().hex[:16]}"
+
+
+def internal_stage_dir(name: str, files_dir: str | None = None) -> str:
+    """Where a named internal stage keeps its files, relative to the data root.
+
+    Each incarnation of a stage (CREATE, CREATE OR REPLACE) has a directory
+    of its own (``files_dir``), so a file that a late upload stores into a
+    dropped or replaced stage never shows in the next stage of that name.
+    Records from before that (no ``files_dir``) use the stage's name.
+    """
+    return f"{INTERNAL_STAGES}/{files_dir or name}"
 
 
 def user_stage_dir(user: str) -> str:

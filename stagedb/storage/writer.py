@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from stagedb.errors import ClientDisconnected, StorageOther
+from stagedb.errors import ClientDisconnected, StageChangedDuringUpload, StorageOther
 from stagedb.storage.atomic import (
     AtomicFile,
     Buffer,
@@ -80,7 +80,13 @@ class StorageFile:
     def commit(self) -> int:
         """Make the file visible; return its size (blocking)."""
         with self._storage_errors():
-            size = self.target.commit()
+            try:
+                size = self.target.commit()
+            except FileNotFoundError:  # only DROP / CREATE OR REPLACE delete files being written
+                raise StageChangedDuringUpload(
+                    f"The upload of '{self.path}' was cancelled: its stage was dropped or "
+                    f"replaced meanwhile"
+                ) from None
         self.committed = True
         return size
 
