@@ -14,7 +14,7 @@ from stagedb.http.direct import DirectReceiver
 from stagedb.http.error_bodies import ErrorBodies
 from stagedb.http.expect import HeaderCheck, continue_after
 from stagedb.http.jsonbody import json_response
-from stagedb.http.limits import ConnectionLimit, HttpLimits, StalledBodyWatchdog
+from stagedb.http.limits import HttpLimits, StalledBodyWatchdog
 from stagedb.http.openapi import OPENAPI_PATH, openapi_handler
 from stagedb.http.presigned import PresignedHandler
 from stagedb.http.rest import RestContext, RestSettings
@@ -63,11 +63,9 @@ def build_http_app(
     rest: RestSettings | None = None,
     limits: HttpLimits | None = None,
     throttle: LoginThrottle | None = None,
-    connection_limit: ConnectionLimit | None = None,
 ) -> web.Application:
-    """The side port's application (``connection_limit.server`` is set once it runs)."""
+    """The side port's application (serve it with ``limits.LimitedTCPSite``)."""
     limits = limits or HttpLimits()
-    connection_limit = connection_limit or ConnectionLimit(limits.max_connections)
     watchdog = StalledBodyWatchdog(limits.body_timeout)
     auth = HttpAuthenticator(
         users, loopback_only, throttle or LoginThrottle(ThrottlePolicy()), engine
@@ -78,7 +76,6 @@ def build_http_app(
     errors = ErrorBodies()  # Databend's body, unless a family registers its own
     app = web.Application(
         middlewares=[
-            connection_limit.middleware,
             errors.middleware,
             watchdog.middleware,
             bearer_tokens(auth),
