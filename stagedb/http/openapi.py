@@ -225,7 +225,7 @@ def _param(name: str, where: str, schema: Schema, required: bool = False) -> dic
     return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
 
 
-_SNOWFLAKE_ERRORS = (400, 401, 403, 404, 405, 429)
+_SNOWFLAKE_ERRORS = (400, 401, 403, 404, 405, 429, 502)  # 502: the storage failed
 _NAMESPACE = [_param("database", "path", _STRING), _param("schema", "path", _STRING)]
 _PAGING = [
     _param("page", "query", {"type": "integer", "minimum": 1}),
@@ -392,7 +392,7 @@ def _databend_paths() -> dict[str, Any]:
         },
         "responses": {
             "200": {"description": "stored", "content": _json_content(_ref("UploadResult"))},
-            **_databend_errors(400, 401, 403, 404, 413, 417),
+            **_databend_errors(400, 401, 403, 404, 413, 417, 502),
         },
     }
     return {
@@ -424,7 +424,7 @@ def _databend_paths() -> dict[str, Any]:
                         "headers": _download_headers(ranged=True),
                         "content": _BINARY,
                     },
-                    **_databend_errors(400, 403, 404, 416),
+                    **_databend_errors(400, 403, 404, 416, 502),
                 },
             },
             "head": {
@@ -444,7 +444,7 @@ def _databend_paths() -> dict[str, Any]:
                     },
                     **{
                         str(status): {"description": "Databend-style error (HEAD: no body)"}
-                        for status in (400, 403, 404, 416)
+                        for status in (400, 403, 404, 416, 502)
                     },
                 },
             },
@@ -465,7 +465,7 @@ def _databend_paths() -> dict[str, Any]:
                         "description": "stored",
                         "content": _json_content(_ref("PresignedUploadResult")),
                     },
-                    **_databend_errors(400, 403, 404, 413, 417),
+                    **_databend_errors(400, 403, 404, 413, 417, 502),
                 },
             },
         },
