@@ -15,7 +15,7 @@ from stagedb.engine import Engine
 from stagedb.errors import BadArguments, InvalidConfig, StageDBError
 from stagedb.http import build_http_app
 from stagedb.http.auth import is_loopback
-from stagedb.http.limits import ConnectionLimit
+from stagedb.http.limits import LimitedTCPSite
 from stagedb.http.rest import RestSettings
 from stagedb.memory import release_free_memory
 from stagedb.mysql import build_mysql_server
@@ -62,7 +62,6 @@ async def run(config: Config) -> None:
     mysql = build_mysql_server(
         engine, users, limits=transport.mysql, throttle=transport.throttle, ssl=transport.ssl
     )
-    connection_limit = ConnectionLimit(transport.http.max_connections)
     http = web.AppRunner(
         build_http_app(
             engine,
@@ -78,7 +77,6 @@ async def run(config: Config) -> None:
             ),
             limits=transport.http,
             throttle=transport.throttle,
-            connection_limit=connection_limit,
         ),
         access_log=None,
         handle_signals=False,
@@ -86,10 +84,15 @@ async def run(config: Config) -> None:
         **transport.http.runner_options(),
     )
     await http.setup()
-    connection_limit.server = http.server
     try:
         await mysql.start_server(host=config.host, port=config.mysql_port)
-        await web.TCPSite(http, config.host, config.http_port, ssl_context=transport.ssl).start()
+        await LimitedTCPSite(
+            http,
+            config.host,
+            config.http_port,
+            max_connections=transport.http.max_connections,
+            ssl_context=transport.ssl,
+        ).start()
     except OSError as error:
         mysql.close()
         await http.cleanup()

@@ -52,7 +52,7 @@ def test_the_document_covers_every_endpoint(live: ServerProcess) -> None:
     expected = {
         "/v1/health": {"get"},
         "/v1/upload_to_stage": {"put", "post"},
-        "/v1/presigned/{stage}/{path}": {"get", "put"},
+        "/v1/presigned/{stage}/{path}": {"get", "head", "put"},
         stages: {"get", "post"},
         stages + "/{name}": {"get", "delete"},
         stages + "/{name}/files": {"get"},

@@ -1,23 +1,23 @@
-"""The aiohttp application of the side port: routes and error bodies."""
+"""The aiohttp application of the side port: routes and middlewares."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from stagedb import __version__
 from stagedb.engine import Engine
-from stagedb.errors import BadArguments, LoginThrottled, StageDBError
 from stagedb.http.auth import HttpAuthenticator
-from stagedb.http.direct import CLOSE_AFTER_RESPONSE, DirectReceiver
+from stagedb.http.direct import DirectReceiver
+from stagedb.http.error_bodies import ErrorBodies
 from stagedb.http.expect import HeaderCheck, continue_after
-from stagedb.http.jsonbody import error_body, error_response, json_response
-from stagedb.http.limits import ConnectionLimit, HttpLimits, StalledBodyWatchdog
+from stagedb.http.jsonbody import json_response
+from stagedb.http.limits import HttpLimits, StalledBodyWatchdog
 from stagedb.http.openapi import OPENAPI_PATH, openapi_handler
 from stagedb.http.presigned import PresignedHandler
-from stagedb.http.rest import RestContext, RestSettings, rest_middleware
+from stagedb.http.rest import RestContext, RestSettings
 from stagedb.http.snowflake import SnowflakeStages
 from stagedb.http.upload import UploadHandler
 from stagedb.http.zilliz import ZillizStages
@@ -25,42 +25,19 @@ from stagedb.presign import PRESIGNED_PREFIX, Presigner
 from stagedb.throttle import LoginThrottle, ThrottlePolicy
 from stagedb.users import Users
 
-logger = logging.getLogger(__name__)
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-INTERNAL_CODE = StageDBError.code
 
+def bearer_tokens(auth: HttpAuthenticator) -> Middleware:
+    """Check ``Authorization: Bearer`` tokens before the handlers run: the check reads
+    the catalog, so it is asynchronous (see ``HttpAuthenticator.resolve``)."""
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer every error with Databend's JSON error body."""
-    response = await _answer(request, handler)
-    if request.get(CLOSE_AFTER_RESPONSE):
-        response.force_close()  # its body was read around aiohttp's parser
-    return response
-
-
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        await auth.resolve(request)
         return await handler(request)
-    except LoginThrottled as error:
-        response = error_response(error)
-        response.headers["Retry-After"] = str(error.retry_after)
-        return response
-    except StageDBError as error:
-        return error_response(error)
-    except web.HTTPException as error:  # aiohttp's own: unknown route, wrong method, ...
-        if error.status < 400:
-            raise
-        code = BadArguments.code if error.status < 500 else INTERNAL_CODE
-        response = error_body(code, error.reason, error.status)
-        if "Allow" in error.headers:
-            response.headers["Allow"] = error.headers["Allow"]
-        return response
-    except Exception:
-        logger.exception("Unexpected error serving %s %s", request.method, request.path)
-        return error_body(INTERNAL_CODE, "Internal error; see the server log", 500)
+
+    return middleware
 
 
 async def health(_request: web.Request) -> web.Response:
@@ -86,11 +63,9 @@ def build_http_app(
     rest: RestSettings | None = None,
     limits: HttpLimits | None = None,
     throttle: LoginThrottle | None = None,
-    connection_limit: ConnectionLimit | None = None,
 ) -> web.Application:
-    """The side port's application (``connection_limit.server`` is set once it runs)."""
+    """The side port's application (serve it with ``limits.LimitedTCPSite``)."""
     limits = limits or HttpLimits()
-    connection_limit = connection_limit or ConnectionLimit(limits.max_connections)
     watchdog = StalledBodyWatchdog(limits.body_timeout)
     auth = HttpAuthenticator(
         users, loopback_only, throttle or LoginThrottle(ThrottlePolicy()), engine
@@ -98,12 +73,12 @@ def build_http_app(
     receiver = DirectReceiver(idle_timeout=limits.body_timeout)
     upload = UploadHandler(engine, auth, max_upload_size, receiver)
     presigned = PresignedHandler(engine, presigner, max_upload_size, receiver)
+    errors = ErrorBodies()  # Databend's body, unless a family registers its own
     app = web.Application(
         middlewares=[
-            connection_limit.middleware,
-            json_errors,
+            errors.middleware,
             watchdog.middleware,
-            rest_middleware(auth),
+            bearer_tokens(auth),
         ]
     )
     app.on_shutdown.append(lambda _app: _stop_uploads(receiver))
@@ -123,8 +98,8 @@ def build_http_app(
     )
     # -- REST families and the OpenAPI document (issue 5) --
     context = RestContext(engine, auth, rest or RestSettings())
-    SnowflakeStages(context).add_routes(app)
-    ZillizStages(context).add_routes(app)
+    SnowflakeStages(context).add_routes(app, errors)
+    ZillizStages(context).add_routes(app, errors)
     app.router.add_get(OPENAPI_PATH, openapi_handler(context.settings), allow_head=False)
     return app
 

@@ -5,7 +5,8 @@ line and each header (over them: 400), and its keep-alive timer closes a
 connection that has not sent a complete request header within
 ``idle_timeout`` of connecting or of its previous response, which covers both
 idle keep-alive connections and slowloris clients that dribble headers.
-stagedb adds a connection limit (503 beyond it) and a watchdog that cuts a
+stagedb adds a connection limit, enforced when a connection is accepted (503
+at once beyond it, see :class:`LimitedTCPSite`), and a watchdog that cuts a
 request whose body stops arriving, without touching the body's read path.
 """
 
@@ -13,17 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from stagedb.errors import TooManyConnections
-from stagedb.http.jsonbody import error_response
+from stagedb.http.jsonbody import error_bytes
 
 logger = logging.getLogger(__name__)
 
 Handler = Any  # aiohttp's handler type: Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REFUSED_LINGER = 2.0
+"""Longest time a refused connection is kept open to read (and drop) the client's request."""
 
 
 @dataclass(frozen=True)
@@ -44,28 +51,129 @@ class HttpLimits:
         }
 
 
-class ConnectionLimit:
-    """Answers 503 (and closes) a request on a connection beyond ``max_connections``.
+class LimitedTCPSite(web.BaseSite):
+    """A TCP (or TLS) site that refuses connections beyond ``max_connections`` at accept.
 
-    aiohttp counts a connection from its TCP (or TLS) handshake to its close;
-    an idle one over the limit is closed by the idle timeout.
+    aiohttp's TCPSite hands every accepted connection to the runner's server.
+    This site first gives it a :class:`ConnectionGate`, which, once the
+    connection is made (accepted, and past the TLS handshake if any), hands
+    the transport to aiohttp's protocol while fewer than ``max_connections``
+    are open (counted by aiohttp from connect to close), and otherwise answers
+    a complete 503 at once, before any request is read.
     """
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.server: web.Server | None = None
+    __slots__ = ("_host", "_port", "limit", "refused")
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Refuse the request when the port holds too many connections."""
-        if self.server is not None and len(self.server.connections) > self.limit:
-            logger.warning("Refused an HTTP request: max connections (%d) reached", self.limit)
-            response = error_response(TooManyConnections(self.limit))
-            response.headers["Retry-After"] = "1"
-            response.force_close()
-            return response
-        result: web.StreamResponse = await handler(request)
-        return result
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        max_connections: int,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self._host = host
+        self._port = port
+        self.limit = max_connections
+        self.refused: set[ConnectionGate] = set()
+
+    @property
+    def name(self) -> str:
+        """The site's URL, as aiohttp's sites name themselves."""
+        scheme = "https" if self._ssl_context else "http"
+        return str(URL.build(scheme=scheme, host=self._host, port=self._port))
+
+    @property
+    def server(self) -> web.Server | None:
+        """aiohttp's server of the runner (None once it is cleaned up)."""
+        return self._runner.server
+
+    async def start(self) -> None:
+        """Listen; every accepted connection starts with a :class:`ConnectionGate`."""
+        await super().start()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ConnectionGate(self),
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+        )
+
+    async def stop(self) -> None:
+        """Stop listening; close the refused connections still lingering."""
+        await super().stop()
+        for gate in list(self.refused):
+            gate.close()
+
+
+def refusal_bytes(limit: int) -> bytes:
+    """The whole 503 response to a connection beyond the limit (Databend's error body)."""
+    error = TooManyConnections(limit)
+    body = error_bytes(error.code, error.message)
+    head = (
+        f"HTTP/1.1 {error.http_status} Service Unavailable\r\n"
+        f"Content-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Retry-After: 1\r\n"
+        f"Date: {formatdate(usegmt=True)}\r\n"
+        f"Connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class ConnectionGate(asyncio.Protocol):
+    """The first protocol of an accepted connection: admits it or refuses it.
+
+    Admitted, the transport switches to aiohttp's own protocol
+    (``transport.set_protocol``) and the gate is out of the way.  Refused, the
+    503 goes out, the connection is half-closed and whatever the client sends
+    (its request) is read and dropped until it closes, for at most
+    :data:`REFUSED_LINGER` seconds: closing at once, with its request unread,
+    could make the client's kernel discard the 503 (a TCP reset).
+    """
+
+    def __init__(self, site: LimitedTCPSite) -> None:
+        self.site = site
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit the connection while under the limit; else answer 503."""
+        assert isinstance(transport, asyncio.Transport)
+        server = self.site.server
+        if server is not None and len(server.connections) < self.site.limit:
+            handler = server()
+            transport.set_protocol(handler)
+            handler.connection_made(transport)  # counted in server.connections from here
+            return
+        logger.warning("Refused an HTTP connection: max connections (%d) reached", self.site.limit)
+        self.transport = transport
+        self.site.refused.add(self)
+        transport.write(refusal_bytes(self.site.limit))
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.timer = asyncio.get_running_loop().call_later(REFUSED_LINGER, self.close)
+
+    def data_received(self, data: bytes) -> None:
+        """Drop the request nobody will serve."""
+
+    def eof_received(self) -> bool:
+        """The client is done: returning False lets asyncio close the transport."""
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the refused connection."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self.site.refused.discard(self)
+
+    def close(self) -> None:
+        """Close a refused connection now (linger over, or the site stops)."""
+        if self.transport is not None:
+            self.transport.close()
 
 
 class StalledBodyWatchdog:

@@ -199,11 +199,33 @@ def _snowflake_errors(*statuses: int) -> dict[str, Any]:
     }
 
 
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+
+def _download_headers(*, ranged: bool) -> dict[str, Any]:
+    """The headers of a presigned download (GET or HEAD): whole file or a range."""
+    headers: dict[str, Any] = {
+        "Content-Length": {
+            "description": "bytes of the file, or of the range",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "Accept-Ranges": {"schema": {"type": "string", "enum": ["bytes"]}},
+    }
+    if ranged:
+        headers["Content-Range"] = {
+            "description": "bytes first-last/size",
+            "required": True,
+            "schema": {"type": "string", "pattern": r"^bytes \d+-\d+/\d+$"},
+        }
+    return headers
+
+
 def _param(name: str, where: str, schema: Schema, required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
 
 
-_SNOWFLAKE_ERRORS = (400, 401, 403, 404, 405, 429)
+_SNOWFLAKE_ERRORS = (400, 401, 403, 404, 405, 429, 502)  # 502: the storage failed
 _NAMESPACE = [_param("database", "path", _STRING), _param("schema", "path", _STRING)]
 _PAGING = [
     _param("page", "query", {"type": "integer", "minimum": 1}),
@@ -370,7 +392,7 @@ def _databend_paths() -> dict[str, Any]:
         },
         "responses": {
             "200": {"description": "stored", "content": _json_content(_ref("UploadResult"))},
-            **_databend_errors(400, 401, 403, 404, 413, 417),
+            **_databend_errors(400, 401, 403, 404, 413, 417, 502),
         },
     }
     return {
@@ -394,21 +416,36 @@ def _databend_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "the file",
-                        "content": {
-                            "application/octet-stream": {
-                                "schema": {"type": "string", "format": "binary"}
-                            }
-                        },
+                        "headers": _download_headers(ranged=False),
+                        "content": _BINARY,
                     },
                     "206": {
                         "description": "a range of the file",
-                        "content": {
-                            "application/octet-stream": {
-                                "schema": {"type": "string", "format": "binary"}
-                            }
-                        },
+                        "headers": _download_headers(ranged=True),
+                        "content": _BINARY,
                     },
-                    **_databend_errors(400, 403, 404, 416),
+                    **_databend_errors(400, 403, 404, 416, 502),
+                },
+            },
+            "head": {
+                "summary": "The headers a presigned download would answer (size, type, "
+                "range), without the body; signed like GET",
+                "tags": ["Presigned URLs"],
+                "security": [],
+                "parameters": [*file_path, *presigned_query],
+                "responses": {
+                    "200": {
+                        "description": "the file's headers",
+                        "headers": _download_headers(ranged=False),
+                    },
+                    "206": {
+                        "description": "a range's headers",
+                        "headers": _download_headers(ranged=True),
+                    },
+                    **{
+                        str(status): {"description": "Databend-style error (HEAD: no body)"}
+                        for status in (400, 403, 404, 416, 502)
+                    },
                 },
             },
             "put": {
@@ -428,7 +465,7 @@ def _databend_paths() -> dict[str, Any]:
                         "description": "stored",
                         "content": _json_content(_ref("PresignedUploadResult")),
                     },
-                    **_databend_errors(400, 403, 404, 413, 417),
+                    **_databend_errors(400, 403, 404, 413, 417, 502),
                 },
             },
         },

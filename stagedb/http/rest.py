@@ -1,44 +1,30 @@
-"""What the REST families share: sessions, per-user rate limits, paging, JSON bodies,
-request IDs and each family's error body.
+"""What the REST families share: sessions, per-user rate limits, paging, JSON bodies
+and the common part of their error answers.
 
 Two families answer under their own prefixes (``/api/v2/`` Snowflake-style,
-``/v2/stages`` Zilliz-style).  The middleware here gives each request of a
-family an ID and renders every error the way that family's clients expect;
-other paths keep Databend's error body (``app.json_errors``).  It also checks
-``Authorization: Bearer`` tokens for every path before the handlers run, since
-that check reads the catalog (see ``HttpAuthenticator.resolve``).
+``/v2/stages`` Zilliz-style); each registers a :class:`RestErrors` renderer for
+its prefix with the side port's error middleware (``error_bodies.ErrorBodies``),
+so that every error is answered the way that family's clients expect.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from yarl import URL
 
 from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import AuthenticateFailure, BadArguments, StageDBError, TooManyRequests
 from stagedb.http.auth import HttpAuthenticator
-from stagedb.http.jsonbody import json_response
+from stagedb.http.error_bodies import INTERNAL_MESSAGE, ErrorRenderer
 from stagedb.results import Rows
 
-logger = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-SNOWFLAKE_PREFIX = "/api/v2/"
-ZILLIZ_PREFIX = "/v2/stages"
-REQUEST_ID = "stagedb.request_id"
-REQUEST_ID_HEADER = "X-Snowflake-Request-ID"
-INTERNAL_CODE = StageDBError.code
 MAX_JSON_BODY = 1024 * 1024
 """Largest JSON request body of the REST families (a stage definition is small)."""
 
@@ -196,79 +182,50 @@ def optional_str(body: dict[str, Any], key: str) -> str | None:
     raise BadArguments(f"'{key}' must be a string")
 
 
-# -- errors and request IDs -----------------------------------------------------------------
+# -- errors ---------------------------------------------------------------------------------
 
 
-def snowflake_error(error: StageDBError, request_id: str, status: int) -> web.Response:
-    """Snowflake's error body ``{message, code, error_code, request_id}``."""
-    body = {
-        "message": str(error),
-        "code": str(error.code),
-        "error_code": error.name,
-        "request_id": request_id,
-    }
-    return json_response(body, status=status)
+class RestErrors(ErrorRenderer):
+    """What the REST families' error answers share; each family writes its own body.
 
+    aiohttp's errors name the endpoint or the allowed methods; a 401 offers both
+    schemes; a 429 carries ``Retry-After``.
+    """
 
-def zilliz_error(error: StageDBError, status: int) -> web.Response:
-    """Zilliz's envelope ``{code, message}`` with HTTP ``status``."""
-    return json_response({"code": error.code, "message": str(error)}, status=status)
+    def body(self, request: web.Request, error: StageDBError, status: int) -> web.Response:
+        """The family's error body for ``error`` with HTTP ``status``."""
+        raise NotImplementedError
 
+    def status_of(self, error: StageDBError) -> int:
+        """The HTTP status a stagedb error is answered with."""
+        return error.http_status
 
-def rest_middleware(auth: HttpAuthenticator) -> Middleware:
-    """Bearer tokens for every path; request IDs and family error bodies for the REST paths."""
+    def failure(self, request: web.Request, error: StageDBError) -> web.Response:
+        """The family's body, with the family's status for ``error``."""
+        return self._render(request, error, self.status_of(error))
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        await auth.resolve(request)
-        path = request.path
-        snowflake = path.startswith(SNOWFLAKE_PREFIX)
-        if not snowflake and not path.startswith(ZILLIZ_PREFIX):
-            return await handler(request)
-        request_id = str(uuid.uuid4())
-        request[REQUEST_ID] = request_id
-        allow = None
-        try:
-            response = await handler(request)
-        except StageDBError as error:
-            # Zilliz's clients (pymilvus) read failures from the body of an HTTP 200; a 429
-            # stays a 429 so that any HTTP client backs off.
-            status = error.http_status
-            if not snowflake and not isinstance(error, TooManyRequests):
-                status = 200
-            response = _render(error, status, snowflake, request_id)
-        except web.HTTPException as http_error:  # aiohttp's: unknown route, wrong method ...
-            if http_error.status < 400:
-                raise
-            allow = http_error.headers.get("Allow")
-            status = http_error.status
-            reason = http_error.reason
-            if allow is not None:
-                reason = f"Method {request.method} is not allowed here; allowed: {allow}"
-            elif status == 404:
-                reason = f"No such endpoint: {path} (see GET /openapi.json)"
-            wrapped = BadArguments(reason) if status < 500 else StageDBError(reason)
-            response = _render(wrapped, status, snowflake, request_id)
-        except Exception:
-            logger.exception("Unexpected error serving %s %s", request.method, path)
-            internal = StageDBError("Internal error; see the server log")
-            response = _render(internal, 500, snowflake, request_id)
+    def route_failure(self, request: web.Request, error: web.HTTPException) -> web.Response:
+        """No such endpoint, or a method it does not take (with ``Allow``)."""
+        allow = error.headers.get("Allow")
+        reason = error.reason
+        if allow is not None:
+            reason = f"Method {request.method} is not allowed here; allowed: {allow}"
+        elif error.status == 404:
+            reason = f"No such endpoint: {request.path} (see GET /openapi.json)"
+        wrapped = BadArguments(reason) if error.status < 500 else StageDBError(reason)
+        response = self._render(request, wrapped, error.status)
         if allow is not None:
             response.headers["Allow"] = allow
-        if snowflake:
-            response.headers[REQUEST_ID_HEADER] = request_id
         return response
 
-    return middleware
+    def internal(self, request: web.Request) -> web.Response:
+        """A 500 in the family's body."""
+        return self._render(request, StageDBError(INTERNAL_MESSAGE), 500)
 
-
-def _render(error: StageDBError, status: int, snowflake: bool, request_id: str) -> web.Response:
-    if snowflake:
-        response = snowflake_error(error, request_id, status)
-    else:
-        response = zilliz_error(error, status)
-    if isinstance(error, AuthenticateFailure):
-        response.headers["WWW-Authenticate"] = 'Bearer realm="stagedb", Basic realm="stagedb"'
-    if isinstance(error, TooManyRequests):
-        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    return response
+    def _render(self, request: web.Request, error: StageDBError, status: int) -> web.Response:
+        response = self.body(request, error, status)
+        if isinstance(error, AuthenticateFailure):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="stagedb", Basic realm="stagedb"'
+        if isinstance(error, TooManyRequests):
+            response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        return response

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,15 +22,18 @@ from sqlglot import expressions as exp
 from stagedb.engine import SessionInfo
 from stagedb.errors import (
     BadArguments,
+    StageDBError,
     StorageOther,
     StorageUnsupported,
     UnknownNamespace,
     UnknownStage,
 )
+from stagedb.http.error_bodies import ErrorBodies
 from stagedb.http.jsonbody import json_response
 from stagedb.http.rest import (
     Page,
     RestContext,
+    RestErrors,
     iter_rows,
     json_object,
     link_header,
@@ -49,7 +53,11 @@ from stagedb.sql.nodes import (
 )
 from stagedb.stages import SHOW_STAGES_COLUMNS, USER_STAGE
 
+API_PREFIX = "/api/v2/"
+"""Every path under it answers errors in Snowflake's body (unknown endpoints too)."""
 BASE = "/api/v2/databases/{database}/schemas/{schema}/stages"
+REQUEST_ID = "stagedb.request_id"
+REQUEST_ID_HEADER = "X-Snowflake-Request-ID"
 PAGE = "page"
 PAGE_SIZE = "pageSize"
 SUCCESS = {"status": "Request successfully completed"}
@@ -255,6 +263,28 @@ async def paged(
     return response
 
 
+class SnowflakeErrors(RestErrors):
+    """Snowflake's error body; every request gets an ID, sent back in a header."""
+
+    def begin(self, request: web.Request) -> None:
+        """Give the request its ID."""
+        request[REQUEST_ID] = str(uuid.uuid4())
+
+    def body(self, request: web.Request, error: StageDBError, status: int) -> web.Response:
+        """``{message, code, error_code, request_id}``."""
+        body = {
+            "message": str(error),
+            "code": str(error.code),
+            "error_code": error.name,
+            "request_id": request[REQUEST_ID],
+        }
+        return json_response(body, status=status)
+
+    def finish(self, request: web.Request, response: web.StreamResponse) -> None:
+        """``X-Snowflake-Request-ID`` on every response."""
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+
+
 class SnowflakeStages:
     """The six operations of Snowflake's stage resource."""
 
@@ -262,8 +292,9 @@ class SnowflakeStages:
         self.context = context
         self.engine = context.engine
 
-    def add_routes(self, app: web.Application) -> None:
-        """Register the resource's routes."""
+    def add_routes(self, app: web.Application, errors: ErrorBodies) -> None:
+        """Register the resource's routes, and Snowflake's error body for ``/api/v2/``."""
+        errors.register(API_PREFIX, SnowflakeErrors())
         router = app.router
         router.add_get(BASE, self.list_stages, allow_head=False)
         router.add_post(BASE, self.create_stage)

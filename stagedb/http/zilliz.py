@@ -2,7 +2,7 @@
 ``DELETE /v2/stages/{stageName}``, with the ``{code, data}`` envelope.
 
 Success is HTTP 200 with ``code: 0``; a failure is HTTP 200 with the error's
-non-zero code and a ``message`` (see ``rest.zilliz_error``), which is what
+non-zero code and a ``message`` (see :class:`ZillizErrors`), which is what
 pymilvus checks.  ``projectId`` and ``regionId`` are accepted and ignored:
 stagedb has one namespace of stages.
 """
@@ -14,9 +14,17 @@ from typing import Any
 from aiohttp import web
 from sqlglot import expressions as exp
 
-from stagedb.errors import BadArguments
+from stagedb.errors import BadArguments, StageDBError, TooManyRequests
+from stagedb.http.error_bodies import ErrorBodies
 from stagedb.http.jsonbody import json_response
-from stagedb.http.rest import RestContext, iter_rows, json_object, optional_str, page_of
+from stagedb.http.rest import (
+    RestContext,
+    RestErrors,
+    iter_rows,
+    json_object,
+    optional_str,
+    page_of,
+)
 from stagedb.results import Rows
 from stagedb.sql.nodes import CreateStage, DropStage, ShowStages
 
@@ -29,6 +37,22 @@ def envelope(data: dict[str, Any]) -> web.Response:
     return json_response({"code": 0, "data": data})
 
 
+class ZillizErrors(RestErrors):
+    """Zilliz's envelope ``{code, message}``.
+
+    Zilliz's clients (pymilvus) read failures from the body of an HTTP 200; a
+    429 stays a 429 so that any HTTP client backs off.
+    """
+
+    def status_of(self, error: StageDBError) -> int:
+        """200, except for a 429."""
+        return error.http_status if isinstance(error, TooManyRequests) else 200
+
+    def body(self, request: web.Request, error: StageDBError, status: int) -> web.Response:
+        """``{code, message}`` with HTTP ``status``."""
+        return json_response({"code": error.code, "message": str(error)}, status=status)
+
+
 class ZillizStages:
     """Create, list and delete stages the way Zilliz Cloud's API does."""
 
@@ -36,8 +60,9 @@ class ZillizStages:
         self.context = context
         self.engine = context.engine
 
-    def add_routes(self, app: web.Application) -> None:
-        """Register the endpoints."""
+    def add_routes(self, app: web.Application, errors: ErrorBodies) -> None:
+        """Register the endpoints, and Zilliz's error envelope for their paths."""
+        errors.register(PREFIX, ZillizErrors())
         app.router.add_post(PREFIX + "/create", self.create)
         app.router.add_get(PREFIX, self.list, allow_head=False)
         app.router.add_delete(PREFIX + "/{stageName}", self.delete)
