@@ -54,9 +54,9 @@ from stagedb.stages import (
 from stagedb.storage.external import (
     canonical_connection,
     check_location,
-    external_filesystem,
     normalize_external_url,
 )
+from stagedb.storage.external_cache import ExternalFilesystems
 from stagedb.storage.files import StageFiles
 from stagedb.storage.filesystems import DataRoot
 from stagedb.storage.paths import (
@@ -104,6 +104,7 @@ class Engine:
         self.tokens = TokenCatalog(root)
         self.users = users if users is not None else Users(UserCatalog(root))
         self.access = Access(self.users)
+        self.external = ExternalFilesystems()
 
     @classmethod
     def handles(cls, statement: exp.Expression) -> bool:
@@ -135,12 +136,16 @@ class Engine:
         if record is None:
             raise UnknownStage(stage)
         await self.access.require_stage(session.user, record, need)
-        return self.files_of(record)
+        return await self.files_of(record)
 
-    def files_of(self, record: StageRecord) -> StageFiles:
-        """The files of a catalogued stage."""
+    async def files_of(self, record: StageRecord) -> StageFiles:
+        """The files of a catalogued stage.
+
+        An external stage's filesystem is built in a worker thread (credential
+        look-ups, client set-up) and reused for its location (``self.external``).
+        """
         if record.stage_type is StageType.EXTERNAL and record.url is not None:
-            return StageFiles(external_filesystem(record.url, record.connection))
+            return StageFiles(await self.external.get(record.url, record.connection))
         return StageFiles(self.root.subdir(internal_stage_dir(record.name)))
 
     # -- files, for the fronts that move bytes ---------------------------------------
@@ -196,7 +201,7 @@ class Engine:
         if record.stage_type is StageType.EXTERNAL:
             await self._check_location(record)
         if statement.args.get("replace"):
-            await self.files_of(self._internal_placeholder(name)).purge()
+            await (await self.files_of(self._internal_placeholder(name))).purge()
             await self.catalog.replace(record)
             return Done()
         try:
@@ -244,7 +249,7 @@ class Engine:
 
     async def _check_location(self, record: StageRecord) -> None:
         assert record.url is not None
-        files = self.files_of(record)
+        files = await self.files_of(record)
         await asyncio.to_thread(check_location, files.fs, record.url, record.connection)
 
     async def _drop_stage(self, statement: DropStage, session: SessionInfo) -> Result:
@@ -257,11 +262,11 @@ class Engine:
         await self.access.require_stage(session.user, record, Need.OWNERSHIP)
         internal = record.stage_type is StageType.INTERNAL
         if internal:
-            await self.files_of(record).purge()
+            await (await self.files_of(record)).purge()
         if await self.catalog.drop(name) is None and not statement.args.get("exists"):
             raise UnknownStage(name)
         if internal:  # files uploaded while the first purge ran
-            await self.files_of(record).purge()
+            await (await self.files_of(record)).purge()
         return Done()
 
     async def _list_files(self, statement: ListFiles, session: SessionInfo) -> Result:
