@@ -43,7 +43,6 @@ from stagedb.sql.nodes import (
     StageOption,
 )
 from stagedb.stages import (
-    SHOW_STAGES_COLUMNS,
     USER_STAGE,
     check_stage_name,
     file_format_options,
@@ -66,25 +65,16 @@ from stagedb.storage.paths import (
     user_stage_dir,
 )
 from stagedb.storage.writer import FileWriter
+from stagedb.tables.columns import DIRECTORY_COLUMNS, STAGES_COLUMNS, result_columns
 from stagedb.token_statements import create_token, drop_token, show_tokens
 from stagedb.user_statements import USER_RUNNERS
 from stagedb.users import Users
 
 logger = logging.getLogger(__name__)
 
-LIST_COLUMNS = (
-    Column("name", ColumnType.TEXT, nullable=False),
-    Column("size", ColumnType.BIGINT_UNSIGNED, nullable=False),
-    Column("md5", ColumnType.TEXT),
-    Column("last_modified", ColumnType.TEXT, nullable=False),
-    Column("creator", ColumnType.TEXT),
-)
+LIST_COLUMNS = result_columns(DIRECTORY_COLUMNS)
 REMOVE_COLUMNS = (Column("name", ColumnType.TEXT, nullable=False),)
-_BOOLEAN_COLUMNS = {"has_credentials", "has_encryption_key"}
-STAGE_COLUMNS = tuple(
-    Column(name, ColumnType.BOOLEAN if name in _BOOLEAN_COLUMNS else ColumnType.TEXT)
-    for name in SHOW_STAGES_COLUMNS
-)
+STAGE_COLUMNS = result_columns(STAGES_COLUMNS)
 
 
 @dataclass(frozen=True)
