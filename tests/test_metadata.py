@@ -98,6 +98,24 @@ def test_show_columns_of_the_stages_table(meta_server: ServerProcess) -> None:
     assert ("has_credentials", "tinyint(1)", "YES", "", None, "") in rows
 
 
+@pytest.mark.parametrize(
+    ("statement", "table"),
+    [("SHOW STAGES", "stages"), ("DESC STAGE alpha", "stages"), ("LIST @alpha", "alpha")],
+)
+def test_statement_columns_are_the_tables_columns(
+    meta_server: ServerProcess, statement: str, table: str
+) -> None:
+    """SHOW STAGES / DESC STAGE and LIST say, in their column definitions, what SHOW
+    COLUMNS says of the stages table and of a directory table: names, order, nullability."""
+    with meta_server.connect() as conn, conn.cursor() as cur:
+        cur.execute(statement)
+        described = [(d[0], bool(d[6])) for d in cur.description or []]
+        cur.execute(f"SHOW COLUMNS FROM stagedb.{table}")
+        listed = [(row[0], row[2] == "YES") for row in cur.fetchall()]
+    assert described == listed
+    assert described[0] == ("name", False) and any(nullable for _, nullable in described)
+
+
 def test_show_create_table(meta_server: ServerProcess) -> None:
     names, [(table, text)] = fetch(meta_server, "SHOW CREATE TABLE stagedb.alpha")
     assert names == ["Table", "Create Table"] and table == "alpha"
