@@ -43,7 +43,6 @@ from stagedb.sql.nodes import (
     StageOption,
 )
 from stagedb.stages import (
-    SHOW_STAGES_COLUMNS,
     USER_STAGE,
     check_stage_name,
     file_format_options,
@@ -54,9 +53,9 @@ from stagedb.stages import (
 from stagedb.storage.external import (
     canonical_connection,
     check_location,
-    external_filesystem,
     normalize_external_url,
 )
+from stagedb.storage.external_cache import ExternalFilesystems
 from stagedb.storage.files import StageFiles
 from stagedb.storage.filesystems import DataRoot
 from stagedb.storage.paths import (
@@ -67,25 +66,16 @@ from stagedb.storage.paths import (
     user_stage_dir,
 )
 from stagedb.storage.writer import FileWriter
+from stagedb.tables.columns import DIRECTORY_COLUMNS, STAGES_COLUMNS, result_columns
 from stagedb.token_statements import create_token, drop_token, show_tokens
 from stagedb.user_statements import USER_RUNNERS
 from stagedb.users import Users
 
 logger = logging.getLogger(__name__)
 
-LIST_COLUMNS = (
-    Column("name", ColumnType.TEXT, nullable=False),
-    Column("size", ColumnType.BIGINT_UNSIGNED, nullable=False),
-    Column("md5", ColumnType.TEXT),
-    Column("last_modified", ColumnType.TEXT, nullable=False),
-    Column("creator", ColumnType.TEXT),
-)
+LIST_COLUMNS = result_columns(DIRECTORY_COLUMNS)
 REMOVE_COLUMNS = (Column("name", ColumnType.TEXT, nullable=False),)
-_BOOLEAN_COLUMNS = {"has_credentials", "has_encryption_key"}
-STAGE_COLUMNS = tuple(
-    Column(name, ColumnType.BOOLEAN if name in _BOOLEAN_COLUMNS else ColumnType.TEXT)
-    for name in SHOW_STAGES_COLUMNS
-)
+STAGE_COLUMNS = result_columns(STAGES_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -105,6 +95,7 @@ class Engine:
         self.tokens = TokenCatalog(root)
         self.users = users if users is not None else Users(UserCatalog(root))
         self.access = Access(self.users)
+        self.external = ExternalFilesystems()
 
     @classmethod
     def handles(cls, statement: exp.Expression) -> bool:
@@ -136,12 +127,16 @@ class Engine:
         if record is None:
             raise UnknownStage(stage)
         await self.access.require_stage(session.user, record, need)
-        return self.files_of(record)
+        return await self.files_of(record)
 
-    def files_of(self, record: StageRecord) -> StageFiles:
-        """The files of a catalogued stage."""
+    async def files_of(self, record: StageRecord) -> StageFiles:
+        """The files of a catalogued stage.
+
+        An external stage's filesystem is built in a worker thread (credential
+        look-ups, client set-up) and reused for its location (``self.external``).
+        """
         if record.stage_type is StageType.EXTERNAL and record.url is not None:
-            return StageFiles(external_filesystem(record.url, record.connection))
+            return StageFiles(await self.external.get(record.url, record.connection))
         return StageFiles(self.root.subdir(internal_stage_dir(record.name, record.files_dir)))
 
     # -- files, for the fronts that move bytes ---------------------------------------
@@ -209,7 +204,7 @@ class Engine:
         if record.stage_type is not StageType.INTERNAL:
             return
         try:
-            await self.files_of(record).purge()
+            await (await self.files_of(record)).purge()
         except (OSError, StageDBError) as error:
             logger.warning("Files of dropped stage %s not all deleted: %s", record.name, error)
 
@@ -247,7 +242,7 @@ class Engine:
 
     async def _check_location(self, record: StageRecord) -> None:
         assert record.url is not None
-        files = self.files_of(record)
+        files = await self.files_of(record)
         await asyncio.to_thread(check_location, files.fs, record.url, record.connection)
 
     async def _drop_stage(self, statement: DropStage, session: SessionInfo) -> Result:

@@ -11,6 +11,7 @@ from typing import Any
 from stagedb.catalog.records import StageRecord, StageType
 from stagedb.errors import BadArguments, StagePermissionDenied
 from stagedb.results import format_timestamp
+from stagedb.tables.columns import STAGES_COLUMNS
 
 USER_STAGE = "~"
 _STAGE_NAME = re.compile(r"[_a-zA-Z][_$a-zA-Z0-9]*")
@@ -29,11 +30,8 @@ SECRET_KEYS = frozenset(  # CONNECTION keys are stored with Databend's aliases r
      "external_id", "sas_token"}
 )  # fmt: skip
 
-SHOW_STAGES_COLUMNS = (
-    "name", "stage_type", "storage_type", "url", "endpoint", "has_credentials",
-    "has_encryption_key", "storage_params", "file_format_options", "creator", "created_on",
-    "comment", "owner",
-)  # fmt: skip
+SHOW_STAGES_COLUMNS = tuple(column.name for column in STAGES_COLUMNS)
+"""The names of SHOW STAGES's columns, in order (``stage_row``'s fields)."""
 
 
 def check_stage_name(name: str, action: str) -> str:

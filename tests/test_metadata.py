@@ -8,6 +8,7 @@ from typing import Any
 
 import pymysql
 import pytest
+from accesstools import run
 from conftest import ServerProcess, mysql_cli, start_server
 
 LIST_COLUMNS = ["name", "size", "md5", "last_modified", "creator"]
@@ -97,6 +98,24 @@ def test_show_columns_of_the_stages_table(meta_server: ServerProcess) -> None:
     assert ("has_credentials", "tinyint(1)", "YES", "", None, "") in rows
 
 
+@pytest.mark.parametrize(
+    ("statement", "table"),
+    [("SHOW STAGES", "stages"), ("DESC STAGE alpha", "stages"), ("LIST @alpha", "alpha")],
+)
+def test_statement_columns_are_the_tables_columns(
+    meta_server: ServerProcess, statement: str, table: str
+) -> None:
+    """SHOW STAGES / DESC STAGE and LIST say, in their column definitions, what SHOW
+    COLUMNS says of the stages table and of a directory table: names, order, nullability."""
+    with meta_server.connect() as conn, conn.cursor() as cur:
+        cur.execute(statement)
+        described = [(d[0], bool(d[6])) for d in cur.description or []]
+        cur.execute(f"SHOW COLUMNS FROM stagedb.{table}")
+        listed = [(row[0], row[2] == "YES") for row in cur.fetchall()]
+    assert described == listed
+    assert described[0] == ("name", False) and any(nullable for _, nullable in described)
+
+
 def test_show_create_table(meta_server: ServerProcess) -> None:
     names, [(table, text)] = fetch(meta_server, "SHOW CREATE TABLE stagedb.alpha")
     assert names == ["Table", "Create Table"] and table == "alpha"
@@ -122,12 +141,49 @@ def test_unknown_tables_and_databases(meta_server: ServerProcess) -> None:
     for sql, code in (
         ("SHOW COLUMNS FROM nope FROM stagedb", 1146),
         ("SHOW CREATE TABLE stagedb.nope", 1146),
+        ("SHOW COLUMNS FROM `a/b` FROM stagedb", 1146),  # names no stage can have
+        ("SHOW COLUMNS FROM `..` FROM stagedb", 1146),
+        ("DESCRIBE stagedb.`~`", 1146),
+        ("SHOW INDEX FROM `@alpha` FROM stagedb", 1146),
+        ("SHOW COLUMNS FROM ALPHA FROM stagedb", 1146),  # stage names are case-sensitive
+        ("SHOW COLUMNS FROM nope FROM information_schema", 1146),
         ("SHOW TABLES FROM nodb", 1049),
         ("USE nodb", 1049),
     ):
         with pytest.raises(pymysql.MySQLError) as caught:
             meta_server.query(sql)
         assert caught.value.args[0] == code, sql
+
+
+def test_one_table_is_looked_up_as_its_user_sees_it(tmp_path: Any) -> None:
+    """SHOW COLUMNS / SHOW CREATE TABLE of a directory table answer for a stage the user
+    sees (owned or granted) and 1146 for one they do not, exactly as SHOW TABLES lists."""
+    bob = ("bob", "Bob-Meta-9f2c")
+    proc = start_server(str(tmp_path))
+    try:
+        run(proc, "root", "", f"CREATE USER bob IDENTIFIED BY '{bob[1]}'")
+        run(proc, "root", "", "CREATE STAGE hidden")
+        run(proc, "root", "", "CREATE STAGE granted COMMENT = 'for bob'")
+        run(proc, "root", "", "GRANT READ ON STAGE granted TO bob")
+        assert run(proc, *bob, "SHOW TABLES FROM stagedb") == [("granted",), ("stages",)]
+        columns = run(proc, *bob, "SHOW COLUMNS FROM stagedb.granted")
+        assert [c[0] for c in columns] == LIST_COLUMNS
+        [(_, text)] = run(proc, *bob, "SHOW CREATE TABLE stagedb.granted")
+        assert text.endswith("COMMENT='Files of stage granted: for bob'")
+        assert [c[0] for c in run(proc, *bob, "DESCRIBE stagedb.stages")][:2] == [
+            "name",
+            "stage_type",
+        ]
+        for sql in ("SHOW COLUMNS FROM stagedb.hidden", "SHOW CREATE TABLE stagedb.hidden"):
+            with pytest.raises(pymysql.MySQLError) as caught:
+                run(proc, *bob, sql)
+            assert caught.value.args[0] == 1146, sql
+            assert "hidden" in caught.value.args[1]
+        assert [c[0] for c in run(proc, "root", "", "SHOW COLUMNS FROM stagedb.hidden")] == (
+            LIST_COLUMNS
+        )
+    finally:
+        proc.stop()
 
 
 def test_information_schema_conventions(meta_server: ServerProcess) -> None:

@@ -11,6 +11,8 @@ reused while the directory provably has not changed (see ``freshness``).
 from __future__ import annotations
 
 import asyncio
+import posixpath
+from collections.abc import Callable
 from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
@@ -84,27 +86,79 @@ class StageCatalog:
         return records
 
     def _list(self) -> list[StageRecord]:
+        fresh: dict[str, tuple[tuple[Any, ...], StageRecord]] = {}
+        for info in self._record_infos():
+            entry = self._read(info)
+            if entry is not None:
+                fresh[info["name"]] = entry
+        self._cache = fresh
+        return sorted((record for _, record in fresh.values()), key=lambda r: r.name)
+
+    def _record_infos(self) -> list[dict[str, Any]]:
+        """The listing's entries of record files (no temporary files), unsorted."""
         try:
             infos = self.fs.ls(self.directory, detail=True, refresh=True)
         except FileNotFoundError:
-            infos = []
-        fresh: dict[str, tuple[tuple[Any, ...], StageRecord]] = {}
-        for info in infos:
-            path = info["name"]
-            if info.get("type") != "file" or not path.endswith(_SUFFIX) or is_temporary(path):
-                continue
-            signature = _signature(info)
-            cached = self._cache.get(path)
-            if cached is not None and cached[0] == signature:
-                fresh[path] = cached
-                continue
-            try:
-                raw = self.fs.cat_file(path)
-            except FileNotFoundError:
-                continue  # dropped while we listed
-            fresh[path] = (signature, StageRecord.from_json(raw, path))
-        self._cache = fresh
-        return sorted((record for _, record in fresh.values()), key=lambda r: r.name)
+            return []
+        return [
+            info
+            for info in infos
+            if info.get("type") == "file"
+            and info["name"].endswith(_SUFFIX)
+            and not is_temporary(info["name"])
+        ]
+
+    def _read(self, info: dict[str, Any]) -> tuple[tuple[Any, ...], StageRecord] | None:
+        """The record a listed file holds, from the cache while its signature is unchanged;
+        None if it was dropped since it was listed."""
+        path = info["name"]
+        signature = _signature(info)
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == signature:
+            return cached
+        try:
+            raw = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        return signature, StageRecord.from_json(raw, path)
+
+    # -- one page of the sorted listing --------------------------------------------------
+
+    _page_names: tuple[dict[str, StageRecord], list[str]] | None = None
+    """The local snapshot's names in order, with the snapshot's records they came from."""
+
+    async def page(
+        self, start: int, size: int, keep: Callable[[str], object] | None = None
+    ) -> tuple[list[StageRecord], int]:
+        """Stages ``start`` to ``start + size`` (0-based, in name order) of those whose name
+        ``keep`` accepts (all when None), and how many it accepts in all.
+
+        Only the page's records are read: on the local disk they come from the
+        snapshot; elsewhere one listing gives the names, then the page's records
+        are read (unchanged ones from the cache).  A record dropped meanwhile is
+        left out of the page.
+        """
+        if self._version is None:
+            return await asyncio.to_thread(self._page, start, size, keep)
+        records = await self._local_records()
+        memo = self._page_names
+        if memo is None or memo[0] is not records:
+            memo = self._page_names = (records, list(records))  # the snapshot is in name order
+        names = memo[1] if keep is None else [name for name in memo[1] if keep(name)]
+        return [records[name] for name in names[start : start + size]], len(names)
+
+    def _page(
+        self, start: int, size: int, keep: Callable[[str], object] | None
+    ) -> tuple[list[StageRecord], int]:
+        by_name = {posixpath.basename(i["name"])[: -len(_SUFFIX)]: i for i in self._record_infos()}
+        names = sorted(name for name in by_name if keep is None or keep(name))
+        page: list[StageRecord] = []
+        for name in names[start : start + size]:
+            entry = self._read(by_name[name])
+            if entry is not None:
+                self._cache[by_name[name]["name"]] = entry
+                page.append(entry[1])
+        return page, len(names)
 
     async def create(self, record: StageRecord) -> None:
         """Add a stage; raise StageAlreadyExists if the name is taken (atomically)."""

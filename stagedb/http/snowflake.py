@@ -47,11 +47,11 @@ from stagedb.sql.nodes import (
     DropStage,
     ListFiles,
     Presign,
-    ShowStages,
     StageLocation,
     StageOption,
 )
 from stagedb.stages import SHOW_STAGES_COLUMNS, USER_STAGE
+from stagedb.visible_stages import stage_page
 
 API_PREFIX = "/api/v2/"
 """Every path under it answers errors in Snowflake's body (unknown endpoints too)."""
@@ -251,13 +251,22 @@ async def paged(
     render: Callable[[Sequence[Any]], dict[str, Any]],
 ) -> web.Response:
     """A JSON array of one page of ``rows`` with a ``Link`` header; counts all, keeps one page."""
-    page: Page = page_of(request, context.settings.page_size, page=PAGE, size=PAGE_SIZE)
+    page = _page(request, context)
     items: list[Any] = []
     total = 0
     async for row in iter_rows(rows):
         if page.holds(total):
             items.append(render(row))
         total += 1
+    return _page_response(request, page, items, total)
+
+
+def _page(request: web.Request, context: RestContext) -> Page:
+    return page_of(request, context.settings.page_size, page=PAGE, size=PAGE_SIZE)
+
+
+def _page_response(request: web.Request, page: Page, items: list[Any], total: int) -> web.Response:
+    """One page's JSON array, with a ``Link`` header to the first, previous, next and last."""
     response = json_response(items)
     response.headers["Link"] = link_header(request, page, total, page_param=PAGE)
     return response
@@ -309,13 +318,13 @@ class SnowflakeStages:
         return session
 
     async def list_stages(self, request: web.Request) -> web.Response:
-        """``GET .../stages?like=``: SHOW STAGES [LIKE]."""
+        """``GET .../stages?like=``: SHOW STAGES [LIKE], one page (only its stages are read)."""
         session = await self._session(request)
-        like = request.query.get("like")
-        statement = ShowStages(like=exp.Literal.string(like) if like is not None else None)
-        rows = await self.engine.execute(statement, session)
-        assert isinstance(rows, Rows)
-        return await paged(request, self.context, rows, stage_json)
+        page = _page(request, self.context)
+        shown = await stage_page(
+            self.engine, session, page.start, page.size, request.query.get("like")
+        )
+        return _page_response(request, page, [stage_json(row) for row in shown.rows], shown.total)
 
     async def create_stage(self, request: web.Request) -> web.Response:
         """``POST .../stages?createMode=``: CREATE [OR REPLACE] STAGE [IF NOT EXISTS]."""

@@ -20,13 +20,12 @@ from stagedb.http.jsonbody import json_response
 from stagedb.http.rest import (
     RestContext,
     RestErrors,
-    iter_rows,
     json_object,
     optional_str,
     page_of,
 )
-from stagedb.results import Rows
-from stagedb.sql.nodes import CreateStage, DropStage, ShowStages
+from stagedb.sql.nodes import CreateStage, DropStage
+from stagedb.visible_stages import stage_page
 
 PREFIX = "/v2/stages"
 DEFAULT_PAGE_SIZE = 10
@@ -89,16 +88,13 @@ class ZillizStages:
             size="pageSize",
             default_size=DEFAULT_PAGE_SIZE,
         )
-        rows = await self.engine.execute(ShowStages(), session)
-        assert isinstance(rows, Rows)
-        names = [row[0] async for row in iter_rows(rows)]
-        shown = names[page.start : page.start + page.size]
+        shown = await stage_page(self.engine, session, page.start, page.size)
         return envelope(
             {
-                "count": len(names),
+                "count": shown.total,
                 "currentPage": page.number,
                 "pageSize": page.size,
-                "stages": [{"stageName": name} for name in shown],
+                "stages": [{"stageName": row[0]} for row in shown.rows],
             }
         )
 

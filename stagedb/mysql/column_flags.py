@@ -2,10 +2,15 @@
 
 mysql-mimic writes every column as utf8mb4, length 256, no flags: drivers then see
 ``BIGINT`` where stagedb means ``BIGINT UNSIGNED`` and every column as nullable.
-Its ``ResultColumn`` is a compiled class that takes no extra attributes, so what
-stagedb knows about a column (nullability, signedness) is recorded here with
-:func:`describe`, beside the column, and read back by the connection when it
-writes the column definitions (:func:`column_definition`).
+Its ``ResultColumn`` is a compiled class that takes no extra attributes, so
+stagedb makes its result columns here, with :func:`result_column`, which records
+what stagedb knows about each (nullability, signedness) beside it; the
+connection reads that back when it writes the column definitions
+(:func:`column_definition`).
+
+This module is the one cache of column metadata: one ``ResultColumn`` per
+distinct column, reused by every result set, and one packet per distinct
+column definition.
 """
 
 from __future__ import annotations
@@ -40,33 +45,39 @@ class ColumnInfo:
 
 _UNKNOWN = ColumnInfo()
 _LIMIT = 4096
-_DESCRIBED: OrderedDict[int, tuple[ResultColumn, ColumnInfo]] = OrderedDict()
+_COLUMNS: OrderedDict[tuple[str, ColumnType, ColumnInfo], ResultColumn] = OrderedDict()
+_INFOS: dict[int, ColumnInfo] = {}
 
 
-def describe(
-    column: ResultColumn, *, nullable: bool = True, unsigned: bool = False
+def result_column(
+    name: str, column_type: ColumnType, *, nullable: bool = True, unsigned: bool = False
 ) -> ResultColumn:
-    """Record ``column``'s nullability and signedness; returns ``column``.
+    """The result column ``name`` of ``column_type``, whose definition will say
+    ``nullable`` and ``unsigned``.
 
-    The record holds the column itself (so its id cannot be reused while it is
-    kept) and the oldest records go first once there are more than a few
-    thousand: columns built once and reused (the usual case) stay described.
+    The same column comes back for the same arguments, so its definition
+    packet is built once.  Only the last few thousand distinct columns are
+    kept; an info is forgotten together with its column, so that a column
+    stagedb did not make never looks like one it did.
     """
     info = ColumnInfo(nullable=nullable, unsigned=unsigned)
-    if info != _UNKNOWN:
-        _DESCRIBED[id(column)] = (column, info)
-        _DESCRIBED.move_to_end(id(column))
-        while len(_DESCRIBED) > _LIMIT:
-            _DESCRIBED.popitem(last=False)
+    key = (name, column_type, info)
+    column = _COLUMNS.get(key)
+    if column is not None:
+        _COLUMNS.move_to_end(key)
+        return column
+    column = ResultColumn(name=name, type=column_type)
+    _COLUMNS[key] = column
+    _INFOS[id(column)] = info
+    while len(_COLUMNS) > _LIMIT:
+        _, old = _COLUMNS.popitem(last=False)
+        del _INFOS[id(old)]
     return column
 
 
 def info_of(column: ResultColumn) -> ColumnInfo:
-    """What :func:`describe` recorded for ``column`` (nullable, signed if nothing)."""
-    entry = _DESCRIBED.get(id(column))
-    if entry is not None and entry[0] is column:
-        return entry[1]
-    return _UNKNOWN
+    """What :func:`result_column` recorded for ``column`` (nullable, signed if nothing)."""
+    return _INFOS.get(id(column), _UNKNOWN)
 
 
 # Display lengths MySQL sends for its types (in characters; bytes for binary types).
@@ -112,7 +123,6 @@ class Metadata:
     decimals: int
 
 
-@lru_cache(maxsize=1024)
 def metadata(
     column_type: ColumnType, character_set: CharacterSet, nullable: bool, unsigned: bool
 ) -> Metadata:

@@ -16,12 +16,13 @@ from mysql_mimic.charset import CharacterSet, Collation
 
 from stagedb.mysql.model import ENGINE, INFO_SCHEMA, TableInfo
 from stagedb.mysql.words import RESERVED_WORDS, UNRESERVED_WORDS
-from stagedb.tables.columns import CHARSET, COLLATION
+from stagedb.tables.arrow import arrow_schema, rows_table
+from stagedb.tables.columns import CHARSET, COLLATION, TableColumn
 
-_S, _I = pa.string(), pa.int64()
+_S, _I = "varchar(64)", "bigint"
 
-# name -> (column, arrow type) in MySQL 8's order
-SYSTEM_TABLES: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
+# name -> (column, type) in MySQL 8's order
+_SPECS: dict[str, tuple[tuple[str, str], ...]] = {
     "SCHEMATA": (
         ("CATALOG_NAME", _S), ("SCHEMA_NAME", _S), ("DEFAULT_CHARACTER_SET_NAME", _S),
         ("DEFAULT_COLLATION_NAME", _S), ("SQL_PATH", _S), ("DEFAULT_ENCRYPTION", _S),
@@ -150,11 +151,21 @@ SYSTEM_TABLES: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
     ),
 }  # fmt: skip
 
-HELP_TOPIC = (
+_HELP_TOPIC = (
     ("help_topic_id", _I), ("name", _S), ("help_category_id", _I), ("description", _S),
     ("example", _S), ("url", _S),
 )  # fmt: skip
 """mysql.help_topic, which mycli reads for completions: empty here."""
+
+
+def _columns_of(spec: tuple[tuple[str, str], ...]) -> tuple[TableColumn, ...]:
+    return tuple(TableColumn(name, column_type) for name, column_type in spec)
+
+
+SYSTEM_COLUMNS = {name: _columns_of(spec) for name, spec in _SPECS.items()}
+"""information_schema's tables (upper-case names) and their columns."""
+_SCHEMAS = {name: arrow_schema(columns) for name, columns in SYSTEM_COLUMNS.items()}
+_HELP_TOPIC_SCHEMA = arrow_schema(_columns_of(_HELP_TOPIC))
 
 _CHARSET_INFO = {
     "utf8mb4": ("UTF-8 Unicode", 4), "utf8mb3": ("UTF-8 Unicode", 3),
@@ -207,32 +218,25 @@ def plugin_rows() -> list[tuple[Any, ...]]:
     ]
 
 
-def _table(spec: Sequence[tuple[str, pa.DataType]], rows: Sequence[Sequence[Any]]) -> pa.Table:
-    schema = pa.schema([pa.field(name, kind) for name, kind in spec])
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(spec)
-    return pa.Table.from_arrays(
-        [pa.array(list(values), kind) for values, (_, kind) in zip(columns, spec, strict=True)],
-        schema=schema,
-    )
-
-
 def system_table(
     name: str, databases: Sequence[str], tables: Sequence[TableInfo]
 ) -> pa.Table | None:
     """information_schema table ``name`` (any case) over ``tables``; None if there is none."""
     key = name.upper()
-    spec = SYSTEM_TABLES.get(key)
-    if spec is None:
+    schema = _SCHEMAS.get(key)
+    if schema is None:
         return None
     build = _ROWS.get(key)
-    rows = build(databases, tables) if build is not None else []
-    return _table(spec, rows)
+    return rows_table(schema, build(databases, tables) if build is not None else [])
 
 
 def help_topic() -> pa.Table:
     """The (empty) mysql.help_topic table."""
-    return _table(HELP_TOPIC, [])
+    return rows_table(_HELP_TOPIC_SCHEMA, [])
 
+
+_Rows = Callable[[Sequence[str], Sequence[TableInfo]], list[tuple[Any, ...]]]
+"""How a table's rows are made from the databases and the tables."""
 
 _INFO_SCHEMA_CHARSET = ("utf8mb3", "utf8mb3_general_ci")
 """information_schema's own character set and collation, as in MySQL 8."""
@@ -304,18 +308,6 @@ def _keywords(_databases: Sequence[str], _tables: Sequence[TableInfo]) -> list[t
     return sorted([(w, 1) for w in RESERVED_WORDS] + [(w, 0) for w in UNRESERVED_WORDS])
 
 
-def _collations(_d: Sequence[str], _t: Sequence[TableInfo]) -> list[tuple[Any, ...]]:
-    return collation_rows()
-
-
-def _charsets(_d: Sequence[str], _t: Sequence[TableInfo]) -> list[tuple[Any, ...]]:
-    return charset_rows()
-
-
-def _engines(_d: Sequence[str], _t: Sequence[TableInfo]) -> list[tuple[Any, ...]]:
-    return engine_rows()
-
-
 def _plugins(_d: Sequence[str], _t: Sequence[TableInfo]) -> list[tuple[Any, ...]]:
     return [
         (name, "1.0", status, kind, "1.0", library, None, "stagedb", None, license_, "ON")
@@ -323,7 +315,12 @@ def _plugins(_d: Sequence[str], _t: Sequence[TableInfo]) -> list[tuple[Any, ...]
     ]
 
 
-_ROWS: dict[str, Callable[[Sequence[str], Sequence[TableInfo]], list[tuple[Any, ...]]]] = {
+def _fixed(rows: Callable[[], list[tuple[Any, ...]]]) -> _Rows:
+    """A table whose rows do not depend on the databases and tables."""
+    return lambda _databases, _tables: rows()
+
+
+_ROWS: dict[str, _Rows] = {
     "SCHEMATA": _schemata,
     "TABLES": _tables,
     "COLUMNS": _columns,
@@ -331,8 +328,8 @@ _ROWS: dict[str, Callable[[Sequence[str], Sequence[TableInfo]], list[tuple[Any, 
     "KEY_COLUMN_USAGE": _key_column_usage,
     "TABLE_CONSTRAINTS": _table_constraints,
     "KEYWORDS": _keywords,
-    "COLLATIONS": _collations,
-    "CHARACTER_SETS": _charsets,
-    "ENGINES": _engines,
+    "COLLATIONS": _fixed(collation_rows),
+    "CHARACTER_SETS": _fixed(charset_rows),
+    "ENGINES": _fixed(engine_rows),
     "PLUGINS": _plugins,
 }

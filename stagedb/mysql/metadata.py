@@ -14,10 +14,11 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import expressions as exp
 
+from stagedb.catalog.records import StageRecord
 from stagedb.engine import Engine, SessionInfo
 from stagedb.errors import NoDatabaseSelected, UnknownDatabase, UnknownTable
 from stagedb.mysql.infoschema import (
-    SYSTEM_TABLES,
+    SYSTEM_COLUMNS,
     charset_rows,
     collation_rows,
     engine_rows,
@@ -28,31 +29,24 @@ from stagedb.mysql.infoschema import (
 from stagedb.mysql.model import ENGINE, INFO_SCHEMA, TableInfo
 from stagedb.stages import like_to_regex
 from stagedb.tables import duck
+from stagedb.tables.arrow import rows_table
 from stagedb.tables.columns import (
     CHARSET,
     COLLATION,
     DIRECTORY_COLUMNS,
     STAGES_COLUMNS,
     STAGES_TABLE,
-    TableColumn,
 )
-from stagedb.tables.sources import stages_table
+from stagedb.visible_stages import visible_stage, visible_stages
 
 Answer = tuple[Sequence[Sequence[Any]], list[str]]
 
 
-def _system_columns(spec: Sequence[tuple[str, pa.DataType]]) -> tuple[TableColumn, ...]:
-    return tuple(
-        TableColumn(name, "varchar(64)" if pa.types.is_string(kind) else "bigint", kind)
-        for name, kind in spec
-    )
-
-
 _SYSTEM_INFOS = [
-    TableInfo(INFO_SCHEMA, name, _system_columns(spec), "", "SYSTEM VIEW", None, None,
-              "utf8mb3_general_ci")
-    for name, spec in sorted(SYSTEM_TABLES.items())
-]  # fmt: skip
+    TableInfo(INFO_SCHEMA, name, columns, "", "SYSTEM VIEW", None, None, "utf8mb3_general_ci")
+    for name, columns in sorted(SYSTEM_COLUMNS.items())
+]
+_STAGES_COMMENT = "Stages, as SHOW STAGES shows them (secrets masked)"
 
 
 class Metadata:
@@ -81,27 +75,36 @@ class Metadata:
         """The tables of ``database`` (every database's when None)."""
         if database == INFO_SCHEMA:
             return list(_SYSTEM_INFOS)
-        stages = await stages_table(self.engine, self.session)
-        infos = [TableInfo(self.database_name, STAGES_TABLE, STAGES_COLUMNS,
-                           "Stages, as SHOW STAGES shows them (secrets masked)")]  # fmt: skip
-        for name, comment in zip(
-            stages.column("name").to_pylist(), stages.column("comment").to_pylist(), strict=True
-        ):
-            if name == STAGES_TABLE:
-                continue  # the stages table wins; DIRECTORY(@stages) still lists its files
-            text = f"Files of stage {name}" + (f": {comment}" if comment else "")
-            infos.append(TableInfo(self.database_name, name, DIRECTORY_COLUMNS, text))
+        infos = [self._stages_info()]
+        for record in await visible_stages(self.engine, self.session):
+            if record.name != STAGES_TABLE:  # the stages table wins (DIRECTORY(@stages) works)
+                infos.append(self._directory_info(record))
         infos.sort(key=lambda t: t.name)
         return infos if database is not None else [*infos, *_SYSTEM_INFOS]
 
     async def table(self, database: str, name: str) -> TableInfo:
-        """One table; UnknownTable if there is none."""
+        """One table; UnknownTable if there is none.  Reads only that stage's record."""
         database = self.canonical_database(database)
-        folded = name.lower() if database == INFO_SCHEMA else name
-        for info in await self.tables(database):
-            if (info.name.lower() if database == INFO_SCHEMA else info.name) == folded:
-                return info
-        raise UnknownTable(database, name)
+        if database == INFO_SCHEMA:
+            folded = name.lower()
+            for info in _SYSTEM_INFOS:
+                if info.name.lower() == folded:
+                    return info
+            raise UnknownTable(database, name)
+        if name == STAGES_TABLE:
+            return self._stages_info()
+        record = await visible_stage(self.engine, self.session, name)
+        if record is None:
+            raise UnknownTable(database, name)
+        return self._directory_info(record)
+
+    def _stages_info(self) -> TableInfo:
+        return TableInfo(self.database_name, STAGES_TABLE, STAGES_COLUMNS, _STAGES_COMMENT)
+
+    def _directory_info(self, record: StageRecord) -> TableInfo:
+        about = f"Files of stage {record.name}"
+        comment = f"{about}: {record.comment}" if record.comment else about
+        return TableInfo(self.database_name, record.name, DIRECTORY_COLUMNS, comment)
 
     async def system_table(self, database: str, name: str) -> pa.Table:
         """A table of a database other than stagedb's own (for SELECTs)."""
@@ -260,10 +263,7 @@ async def filtered_rows(
     rows: Sequence[Sequence[Any]], names: list[str], where: exp.Expression
 ) -> list[tuple[Any, ...]]:
     """``SHOW ... WHERE condition``: the rows the condition keeps (run on DuckDB)."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    table = pa.table(
-        {name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)}
-    )
+    table = rows_table(names, rows)
     condition = where.this.sql(dialect="duckdb")
     result = await duck.run(
         f"SELECT * FROM shown WHERE {condition}", [duck.Source("shown", table.schema, table=table)]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from functools import lru_cache
 from ssl import SSLContext
 from typing import Any
 
-from mysql_mimic import MysqlServer, packets
+from mysql_mimic import MysqlServer
 from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
 from mysql_mimic.constants import DEFAULT_SERVER_CAPABILITIES
 from mysql_mimic.control import TooManyConnections
@@ -45,12 +44,6 @@ class _UserErrorFilter(logging.Filter):
 
 
 logging.getLogger("mysql_mimic.connection").addFilter(_UserErrorFilter())
-
-# mysql-mimic rebuilds every column-definition packet of every result set
-# (13 for SHOW STAGES): a fifth of the server's CPU time on short statements.
-# The packet is a pure function of its (hashable) arguments, and mysql-mimic's
-# connection calls it through the module attribute, so memoize it there.
-packets.make_column_definition_41 = lru_cache(maxsize=4096)(packets.make_column_definition_41)
 
 # Without CLIENT_DEPRECATE_EOF result sets end with a classic EOF packet.
 # mysql-mimic's EOF-replacing OK packet carries the row count as affected rows,

@@ -23,7 +23,7 @@ from stagedb.errors import (
     UnknownStage,
     UnknownTable,
 )
-from stagedb.mysql.column_flags import describe
+from stagedb.mysql.column_flags import result_column
 from stagedb.results import Column, ColumnType, Done, Result, Rows
 
 if TYPE_CHECKING:
@@ -57,26 +57,17 @@ def to_mysql_error(error: StageDBError) -> MysqlError:
     return MysqlError(str(error), code=error.errno)
 
 
-_COLUMNS_MEMO: dict[int, tuple[Sequence[Column], list[ResultColumn]]] = {}
-
-
 def _result_columns(columns: Sequence[Column]) -> list[ResultColumn]:
-    """mysql-mimic columns for engine columns, memoized per (constant) column list."""
-    memo = _COLUMNS_MEMO.get(id(columns))
-    if memo is not None and memo[0] is columns:
-        return memo[1]
-    converted = [
-        # issue 7, connection side: NOT_NULL / UNSIGNED flags in the column definitions
-        describe(
-            ResultColumn(name=c.name, type=_TYPES[c.type]),
+    """mysql-mimic columns for engine columns, with NOT_NULL / UNSIGNED flags (issue 7)."""
+    return [
+        result_column(
+            c.name,
+            _TYPES[c.type],
             nullable=c.nullable,
             unsigned=c.type is ColumnType.BIGINT_UNSIGNED,
         )
         for c in columns
     ]
-    if isinstance(columns, tuple) and len(_COLUMNS_MEMO) < 256:
-        _COLUMNS_MEMO[id(columns)] = (columns, converted)
-    return converted
 
 
 def to_result_set(result: Result) -> ResultSet | None:
@@ -141,9 +132,9 @@ def arrow_result_set(
     import pyarrow as pa
 
     columns = [
-        # issue 7, connection side: NOT_NULL / UNSIGNED flags in the column definitions
-        describe(
-            ResultColumn(name=name, type=arrow_column_type(field.type)),
+        result_column(
+            name,
+            arrow_column_type(field.type),
             nullable=field.nullable,
             unsigned=pa.types.is_unsigned_integer(field.type),
         )

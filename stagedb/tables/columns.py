@@ -1,15 +1,25 @@
-"""The columns of stagedb's tables, in MySQL's and Arrow's terms.
+"""The columns of LIST and SHOW STAGES: the one definition of each.
 
-A directory table has LIST's columns (same names, types and formats); the
-``stages`` table has SHOW STAGES's.  Text compares byte by byte
-(``utf8mb4_bin``): file and stage names are case-sensitive, so ``LIKE`` is too.
+The engine's LIST and SHOW STAGES results take their columns from here
+(``result_columns``), and so do the SQL tables that show the same data: a
+directory table has LIST's columns (same names, types and formats), the
+``stages`` table SHOW STAGES's.  Text compares byte by byte (``utf8mb4_bin``):
+file and stage names are case-sensitive, so ``LIKE`` is too.
+
+This module loads no pyarrow (the engine imports it at start-up); the Arrow
+forms live in ``stagedb.tables.arrow``, and ``DIRECTORY_SCHEMA`` /
+``STAGES_SCHEMA`` are looked up there on first use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+from stagedb.results import Column, ColumnType
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CHARSET = "utf8mb4"
 COLLATION = "utf8mb4_bin"
@@ -22,8 +32,7 @@ class TableColumn:
 
     name: str
     column_type: str
-    """MySQL's full type, ``varchar(1024)`` or ``bigint unsigned``."""
-    arrow_type: pa.DataType
+    """MySQL's full type: ``varchar(1024)``, ``bigint unsigned``, ``bigint``, ``tinyint(1)``."""
     nullable: bool = True
     key: str = ""
     comment: str = ""
@@ -56,17 +65,17 @@ class TableColumn:
 def _text(
     name: str, length: int, nullable: bool = True, key: str = "", comment: str = ""
 ) -> TableColumn:
-    return TableColumn(name, f"varchar({length})", pa.string(), nullable, key, comment)
+    return TableColumn(name, f"varchar({length})", nullable, key, comment)
 
 
 DIRECTORY_COLUMNS = (
     _text("name", 1024, nullable=False, key="PRI", comment="file name, relative to the stage root"),
-    TableColumn("size", "bigint unsigned", pa.uint64(), False, comment="size in bytes"),
+    TableColumn("size", "bigint unsigned", False, comment="size in bytes"),
     _text("md5", 64, comment="the storage's ETag (quotes included on S3); NULL when it has none"),
     _text("last_modified", 32, nullable=False, comment="'YYYY-MM-DD HH:MM:SS.mmm +0000' (UTC)"),
     _text("creator", 128, comment="always NULL, as in LIST"),
 )
-"""A directory table's columns: LIST's."""
+"""LIST's columns, which are a directory table's."""
 
 STAGES_COLUMNS = (
     _text("name", 255, nullable=False, key="PRI"),
@@ -74,8 +83,8 @@ STAGES_COLUMNS = (
     _text("storage_type", 16),
     _text("url", 1024),
     _text("endpoint", 1024),
-    TableColumn("has_credentials", "tinyint(1)", pa.bool_()),
-    TableColumn("has_encryption_key", "tinyint(1)", pa.bool_()),
+    TableColumn("has_credentials", "tinyint(1)"),
+    TableColumn("has_encryption_key", "tinyint(1)"),
     _text("storage_params", 4096, comment="JSON, secrets masked"),
     _text("file_format_options", 4096, comment="JSON"),
     _text("creator", 255),
@@ -83,13 +92,24 @@ STAGES_COLUMNS = (
     _text("comment", 1024),
     _text("owner", 255),
 )
-"""The ``stages`` table's columns: SHOW STAGES's (secrets masked)."""
+"""SHOW STAGES's (and DESC STAGE's) columns, which are the ``stages`` table's (secrets masked)."""
+
+_RESULT_TYPES = {"bigint unsigned": ColumnType.BIGINT_UNSIGNED, "tinyint(1)": ColumnType.BOOLEAN}
 
 
-def arrow_schema(columns: tuple[TableColumn, ...]) -> pa.Schema:
-    """The Arrow schema of a table with ``columns``."""
-    return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in columns])
+def result_columns(columns: tuple[TableColumn, ...]) -> tuple[Column, ...]:
+    """The engine's result columns for ``columns`` (text, BIGINT UNSIGNED or BOOLEAN)."""
+    return tuple(
+        Column(c.name, ColumnType.TEXT if c.is_text else _RESULT_TYPES[c.column_type], c.nullable)
+        for c in columns
+    )
 
 
-DIRECTORY_SCHEMA = arrow_schema(DIRECTORY_COLUMNS)
-STAGES_SCHEMA = arrow_schema(STAGES_COLUMNS)
+def __getattr__(name: str) -> pa.Schema:
+    """``DIRECTORY_SCHEMA`` and ``STAGES_SCHEMA``, from ``stagedb.tables.arrow`` (loads pyarrow)."""
+    if name in ("DIRECTORY_SCHEMA", "STAGES_SCHEMA"):
+        from stagedb.tables import arrow
+
+        schema: pa.Schema = getattr(arrow, name)
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

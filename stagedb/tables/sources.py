@@ -18,7 +18,7 @@ from stagedb.results import Rows, format_timestamp
 from stagedb.sql.nodes import ShowStages
 from stagedb.storage.files import StageFiles
 from stagedb.storage.listing import FileEntry
-from stagedb.tables.columns import DIRECTORY_SCHEMA, STAGES_SCHEMA
+from stagedb.tables.arrow import DIRECTORY_SCHEMA, STAGES_SCHEMA, rows_table
 
 
 async def open_directory(engine: Engine, stage: str, session: SessionInfo) -> StageFiles:
@@ -43,13 +43,17 @@ async def directory_batches(files: StageFiles, prefix: str = "") -> AsyncIterato
 
 def directory_record_batch(batch: list[FileEntry]) -> pa.RecordBatch:
     """A listing batch as an Arrow record batch of LIST's columns, built column by column."""
+    columns = (
+        [e.name for e in batch],
+        [e.size for e in batch],
+        [e.md5 for e in batch],
+        [format_timestamp(e.modified_ns) for e in batch],
+        [None] * len(batch),  # creator: always NULL, as in LIST
+    )
     return pa.RecordBatch.from_arrays(
         [
-            pa.array([e.name for e in batch], pa.string()),
-            pa.array([e.size for e in batch], pa.uint64()),
-            pa.array([e.md5 for e in batch], pa.string()),
-            pa.array([format_timestamp(e.modified_ns) for e in batch], pa.string()),
-            pa.nulls(len(batch), pa.string()),
+            pa.array(values, kind)
+            for values, kind in zip(columns, DIRECTORY_SCHEMA.types, strict=True)
         ],
         schema=DIRECTORY_SCHEMA,
     )
@@ -61,17 +65,4 @@ async def stages_table(engine: Engine, session: SessionInfo) -> pa.Table:
     assert isinstance(result, Rows)
     rows = result.rows
     listed = [row async for row in rows] if isinstance(rows, AsyncIterator) else list(rows)
-    columns = list(zip(*listed, strict=True)) if listed else [()] * len(STAGES_SCHEMA)
-    return pa.Table.from_arrays(
-        [
-            pa.array(list(values), field.type)
-            for values, field in zip(columns, STAGES_SCHEMA, strict=True)
-        ],
-        schema=STAGES_SCHEMA,
-    )
-
-
-async def stage_names(engine: Engine, session: SessionInfo) -> list[str]:
-    """The names of the catalogued stages, in name order (each is a directory table)."""
-    table = await stages_table(engine, session)
-    return sorted(table.column("name").to_pylist())
+    return rows_table(STAGES_SCHEMA, listed)
