@@ -7,13 +7,21 @@ registered as Arrow sources.  Streamed sources are record-batch readers whose
 batches come from async iterators on the event loop: DuckDB's threads wait
 on the loop for the next batch, and the results come back a batch at a time.
 DuckDB calls never run on the event loop's thread.
+
+A query's cursor is released (interrupted and closed, in a DuckDB thread)
+when its rows end, fail, or are closed (``DuckResult.aclose``), and also when
+the result is abandoned unfinished -- the client went away mid-result, an
+error stopped the sending, or the rows were never read: a finalizer on the
+rows hands the cursor to a DuckDB thread once nothing refers to them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +34,8 @@ from stagedb.errors import QueryError, StageDBError, UnknownColumn
 
 if TYPE_CHECKING:
     import duckdb
+
+logger = logging.getLogger(__name__)
 
 RESULT_BATCH_ROWS = 2048
 """Rows per result batch handed from DuckDB to the event loop."""
@@ -97,20 +107,89 @@ class _Failure:
     error: BaseException | None = None
 
 
+_CURSORS_LOCK = threading.Lock()
+
+
+class _Cursor:
+    """A query's DuckDB cursor, released exactly once (never on the event loop's thread)."""
+
+    open_count = 0
+    """Cursors not released yet, in this process."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self._released = False
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        with _CURSORS_LOCK:
+            _Cursor.open_count += 1
+            now_open = _Cursor.open_count
+        logger.debug("query cursor opened (%d open)", now_open)
+
+    def release_with(self, owner: object) -> None:
+        """Release the cursor once ``owner`` is garbage, unless it was released before."""
+        self._finalizer = weakref.finalize(owner, self._release_soon)
+        self._finalizer.atexit = False
+
+    def _release_soon(self) -> None:
+        if not self._released:
+            _EXECUTOR.submit(self.release)
+
+    def release(self) -> None:
+        """Interrupt and close the cursor (in a DuckDB thread; blocks)."""
+        with _CURSORS_LOCK:
+            if self._released:
+                return
+            self._released = True
+            _Cursor.open_count -= 1
+            still_open = _Cursor.open_count
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        try:
+            _close(self.cursor)
+        finally:
+            logger.debug("query cursor closed (%d open)", still_open)
+
+    async def aclose(self) -> None:
+        """``release`` from the event loop, shielded from cancellation."""
+        if not self._released:
+            loop = asyncio.get_running_loop()
+            await asyncio.shield(loop.run_in_executor(_EXECUTOR, self.release))
+
+
 @dataclass
 class DuckResult:
-    """A running query: its result schema and its rows, as an async iterator."""
+    """A running query: its result schema and its rows, as an async iterator.
+
+    Reading the rows to the end releases the query's cursor, and so does
+    ``aclose`` or leaving ``async with``; a result dropped unfinished releases
+    it once garbage collected.
+    """
 
     schema: pa.Schema
     rows: AsyncIterator[tuple[Any, ...]]
-    _cursor: Any = field(repr=False, default=None)
+    _cursor: _Cursor | None = field(repr=False, default=None)
+
+    async def aclose(self) -> None:
+        """Stop the query and release its cursor (the rows end)."""
+        close = getattr(self.rows, "aclose", None)
+        if close is not None:
+            await close()
+        if self._cursor is not None:
+            await self._cursor.aclose()
+
+    async def __aenter__(self) -> DuckResult:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
 
 
 async def run(sql: str, sources: list[Source]) -> DuckResult:
     """Run DuckDB ``sql`` (a SELECT) over ``sources``; raise at once if it cannot start."""
     loop = asyncio.get_running_loop()
     failure = _Failure()
-    cursor = await loop.run_in_executor(_EXECUTOR, lambda: _database().cursor())
+    handle = _Cursor(await loop.run_in_executor(_EXECUTOR, lambda: _database().cursor()))
+    cursor = handle.cursor
 
     def start() -> pa.RecordBatchReader:
         for source in sources:
@@ -127,13 +206,15 @@ async def run(sql: str, sources: list[Source]) -> DuckResult:
     try:
         reader = await loop.run_in_executor(_EXECUTOR, _translated(start, failure))
     except BaseException:
-        await loop.run_in_executor(_EXECUTOR, cursor.close)
+        await handle.aclose()
         raise
-    return DuckResult(reader.schema, _rows(reader, cursor, failure), cursor)
+    rows = _rows(reader, handle, failure)
+    handle.release_with(rows)  # rows never read to their end: released once they are garbage
+    return DuckResult(reader.schema, rows, handle)
 
 
 async def _rows(
-    reader: pa.RecordBatchReader, cursor: Any, failure: _Failure
+    reader: pa.RecordBatchReader, cursor: _Cursor, failure: _Failure
 ) -> AsyncIterator[tuple[Any, ...]]:
     loop = asyncio.get_running_loop()
 
@@ -153,7 +234,7 @@ async def _rows(
             for row in rows:
                 yield row
     finally:
-        await asyncio.shield(loop.run_in_executor(_EXECUTOR, _close, cursor))
+        await cursor.aclose()
 
 
 def _python_values(column: pa.Array) -> list[Any]:
