@@ -13,11 +13,12 @@ A login counts against the limit from the moment its check begins
 (``LoginThrottle.begin``), not only once it failed: checking a password takes
 time (scrypt, about 50 ms, on the HTTP port), and guesses sent in parallel
 must not all pass the lockout check before the first one fails.  Once the
-logins in flight could reach the limit, a further login waits for them to end
-(``IN_FLIGHT_WAIT`` at most) and is then refused if they failed, or goes on if
-one succeeded -- so N parallel wrong guesses get ``max_failures`` answers and
-N - ``max_failures`` refusals, while a pool opening many connections at once
-with the right password only waits a moment.
+logins in flight would, should they all fail, lock the pair out, a further
+login waits for them to end (``IN_FLIGHT_WAIT`` at most) and is then refused
+if they failed, or goes on if one succeeded -- so N parallel wrong guesses get
+``max_failures`` answers and N - ``max_failures`` refusals (after a lockout
+ended, one answer), while a pool opening many connections at once with the
+right password only waits a moment.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ class LoginThrottle:
         """Start a login of ``user`` from ``address``: raise LoginThrottled while the pair is
         locked out, else count the login as in flight until the attempt ends.
 
-        While the logins in flight could reach the limit, wait (``IN_FLIGHT_WAIT``
-        at most) for one to end, and look again.
+        While the logins in flight, should they fail, would lock the pair out,
+        wait (``IN_FLIGHT_WAIT`` at most) for one to end, and look again.
         """
         key = (user, address)
         if self.policy.max_failures <= 0:
@@ -98,8 +99,8 @@ class LoginThrottle:
         while True:
             self.check(user, address)
             record = self._pairs.get(key) or self._track(key, _Failures())
-            in_flight = record.count + record.pending
-            if in_flight < self.policy.max_failures:
+            in_flight = record.count + record.pending  # the failures if those in flight fail
+            if not record.pending or not self.policy.lockout_after(in_flight):
                 record.pending += 1
                 return LoginAttempt(self, key, counted=True)
             waited = asyncio.get_running_loop().create_future()

@@ -10,18 +10,15 @@ DuckDB calls never run on the event loop's thread.
 
 A query's cursor is released (interrupted and closed, in a DuckDB thread)
 when its rows end, fail, or are closed (``DuckResult.aclose``), and also when
-the result is abandoned unfinished -- the client went away mid-result, an
-error stopped the sending, or the rows were never read: a finalizer on the
-rows hands the cursor to a DuckDB thread once nothing refers to them.
+the result is abandoned unfinished: the rows were never read, or the client
+went away mid-result (see ``cursors``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import threading
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from stagedb.errors import QueryError, StageDBError, UnknownColumn
+from stagedb.tables.cursors import QueryCursor
 
 if TYPE_CHECKING:
     import duckdb
-
-logger = logging.getLogger(__name__)
 
 RESULT_BATCH_ROWS = 2048
 """Rows per result batch handed from DuckDB to the event loop."""
@@ -107,67 +103,18 @@ class _Failure:
     error: BaseException | None = None
 
 
-_CURSORS_LOCK = threading.Lock()
-
-
-class _Cursor:
-    """A query's DuckDB cursor, released exactly once (never on the event loop's thread)."""
-
-    open_count = 0
-    """Cursors not released yet, in this process."""
-
-    def __init__(self, cursor: Any) -> None:
-        self.cursor = cursor
-        self._released = False
-        self._finalizer: weakref.finalize[Any, Any] | None = None
-        with _CURSORS_LOCK:
-            _Cursor.open_count += 1
-            now_open = _Cursor.open_count
-        logger.debug("query cursor opened (%d open)", now_open)
-
-    def release_with(self, owner: object) -> None:
-        """Release the cursor once ``owner`` is garbage, unless it was released before."""
-        self._finalizer = weakref.finalize(owner, self._release_soon)
-        self._finalizer.atexit = False
-
-    def _release_soon(self) -> None:
-        if not self._released:
-            _EXECUTOR.submit(self.release)
-
-    def release(self) -> None:
-        """Interrupt and close the cursor (in a DuckDB thread; blocks)."""
-        with _CURSORS_LOCK:
-            if self._released:
-                return
-            self._released = True
-            _Cursor.open_count -= 1
-            still_open = _Cursor.open_count
-        if self._finalizer is not None:
-            self._finalizer.detach()
-        try:
-            _close(self.cursor)
-        finally:
-            logger.debug("query cursor closed (%d open)", still_open)
-
-    async def aclose(self) -> None:
-        """``release`` from the event loop, shielded from cancellation."""
-        if not self._released:
-            loop = asyncio.get_running_loop()
-            await asyncio.shield(loop.run_in_executor(_EXECUTOR, self.release))
-
-
 @dataclass
 class DuckResult:
     """A running query: its result schema and its rows, as an async iterator.
 
     Reading the rows to the end releases the query's cursor, and so does
-    ``aclose`` or leaving ``async with``; a result dropped unfinished releases
-    it once garbage collected.
+    ``aclose`` or leaving ``async with``; a result left unfinished releases it
+    once it is garbage or the task that ran the query ends.
     """
 
     schema: pa.Schema
     rows: AsyncIterator[tuple[Any, ...]]
-    _cursor: _Cursor | None = field(repr=False, default=None)
+    _cursor: QueryCursor | None = field(repr=False, default=None)
 
     async def aclose(self) -> None:
         """Stop the query and release its cursor (the rows end)."""
@@ -188,7 +135,9 @@ async def run(sql: str, sources: list[Source]) -> DuckResult:
     """Run DuckDB ``sql`` (a SELECT) over ``sources``; raise at once if it cannot start."""
     loop = asyncio.get_running_loop()
     failure = _Failure()
-    handle = _Cursor(await loop.run_in_executor(_EXECUTOR, lambda: _database().cursor()))
+    handle = QueryCursor(
+        await loop.run_in_executor(_EXECUTOR, lambda: _database().cursor()), _EXECUTOR
+    )
     cursor = handle.cursor
 
     def start() -> pa.RecordBatchReader:
@@ -214,7 +163,7 @@ async def run(sql: str, sources: list[Source]) -> DuckResult:
 
 
 async def _rows(
-    reader: pa.RecordBatchReader, cursor: _Cursor, failure: _Failure
+    reader: pa.RecordBatchReader, cursor: QueryCursor, failure: _Failure
 ) -> AsyncIterator[tuple[Any, ...]]:
     loop = asyncio.get_running_loop()
 
@@ -247,13 +196,6 @@ def _python_values(column: pa.Array) -> list[Any]:
             for value in column.to_pylist()
         ]
     return list(column.to_pylist())
-
-
-def _close(cursor: Any) -> None:
-    try:
-        cursor.interrupt()
-    finally:
-        cursor.close()
 
 
 def _blocking(
