@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
@@ -202,17 +203,27 @@ def test_replace_on_s3_returns_the_record_it_replaced(moto_s3: MotoS3) -> None:
     assert fs.cat_file("races/data/catalog/stages/raced.json")  # a whole record
 
 
-def test_update_never_brings_back_a_dropped_stage(tmp_path: Path) -> None:
-    catalog = StageCatalog(DataRoot(str(tmp_path)))
+def assert_update_keeps_a_dropped_stage_dropped(catalog: StageCatalog) -> None:
     record = StageRecord(name="gone", stage_type=StageType.INTERNAL, owner="bob")
 
-    async def scenario() -> StageRecord | None:
+    async def scenario() -> tuple[StageRecord | None, StageRecord | None]:
         await catalog.create(record)
-        assert await catalog.drop("gone") == record
-        return await catalog.update("gone", lambda current: current)
+        assert await catalog.update("gone", lambda current: None) is None  # left as it is
+        handed = await catalog.update("gone", lambda current: replace(current, owner="root"))
+        assert await catalog.drop("gone") == handed
+        return handed, await catalog.update("gone", lambda current: current)
 
-    assert asyncio.run(scenario()) is None
+    handed, after_drop = asyncio.run(scenario())
+    assert handed == replace(record, owner="root")
+    assert after_drop is None
     assert asyncio.run(catalog.get("gone")) is None
+
+
+def test_update_never_brings_back_a_dropped_stage(tmp_path: Path, moto_s3: MotoS3) -> None:
+    assert_update_keeps_a_dropped_stage_dropped(StageCatalog(DataRoot(str(tmp_path))))
+    moto_s3.client().create_bucket(Bucket="updates")
+    options = {"endpoint_url": moto_s3.endpoint, "key": "testing", "secret": "testing"}
+    assert_update_keeps_a_dropped_stage_dropped(StageCatalog(DataRoot("s3://updates/d", options)))
 
 
 # -- item: an abandoned query result releases its DuckDB cursor ----------------------------
