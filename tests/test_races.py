@@ -297,3 +297,7 @@ def test_convert_tz_uses_each_rows_own_offset(server: ServerProcess) -> None:
     ]  # fmt: skip
     assert expected[0][1].hour != expected[1][1].hour  # winter and summer time differ
     assert got == expected
+    _, message = sql_error(
+        server, *ROOT, "SELECT CONVERT_TZ('2024-07-15 12:00:00', 'Nowhere/Zone', 'UTC')"
+    )
+    assert "Unknown TimeZone 'Nowhere/Zone'" in message

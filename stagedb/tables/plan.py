@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from sqlglot import expressions as exp
@@ -147,8 +146,9 @@ _OFFSET = re.compile(r"([+-])(\d{1,2}):(\d{2})")
 
 
 def _zone(zone: exp.Expression) -> int | str | None:
-    """A MySQL time zone literal: a fixed offset in seconds ('+02:00', 'UTC'), the name of a
-    zone with rules ('Europe/Paris'), or None (not a literal, or not a known zone)."""
+    """A MySQL time zone literal: a fixed offset in seconds ('+02:00', 'UTC'), or the name
+    of a zone with rules ('Europe/Paris': DuckDB's ICU knows it, or says it does not);
+    None if it is not a literal."""
     if not (isinstance(zone, exp.Literal) and zone.is_string):
         return None
     name = zone.name
@@ -158,10 +158,6 @@ def _zone(zone: exp.Expression) -> int | str | None:
         return sign * (int(match.group(2)) * 3600 + int(match.group(3)) * 60)
     if name.upper() in ("UTC", "SYSTEM", "GMT"):
         return 0
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError, OSError):
-        return None
     return name
 
 
@@ -182,8 +178,9 @@ def _timezone(name: str, value: exp.Expression) -> exp.Expression:
 def _convert_timezones(tree: exp.Expression) -> None:
     """MySQL's CONVERT_TZ(ts, from, to) with literal zones.  Two fixed offsets: a shift by
     their difference (DuckDB's AT TIME ZONE knows no '+02:00').  A named zone: its offset
-    at each row's own instant (summer or winter time), through DuckDB's ``timezone``.
-    Other zones are left to DuckDB."""
+    at each row's own instant (summer or winter time), through DuckDB's ``timezone``; a
+    name ICU does not know is DuckDB's error.  Zones that are not literals are left to
+    sqlglot's translation."""
     for node in list(tree.find_all(exp.ConvertTimezone)):
         source = _zone(node.args.get("source_tz") or exp.Literal.string("UTC"))
         target = _zone(node.args["target_tz"])
