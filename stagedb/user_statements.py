@@ -118,13 +118,14 @@ async def _create_user(engine: Engine, statement: CreateUser, session: SessionIn
     if await engine.users.get(name) is not None and statement.args.get("exists"):
         return Done(warnings=1)
     native, http = await _verifiers(password)
+    # files left by an earlier user of that name go before the new user can log in
+    purge = _user_stage(engine, name).purge
     try:
-        await _catalog(engine).create(UserRecord(name, native, http))
+        await _catalog(engine).create(UserRecord(name, native, http), prepare=purge)
     except UserAlreadyExists:
         if statement.args.get("exists"):
             return Done(warnings=1)
         raise
-    await _user_stage(engine, name).purge()  # files left by an earlier user of that name
     return Done()
 
 
@@ -155,15 +156,31 @@ async def _drop_user(engine: Engine, statement: DropUser, session: SessionInfo) 
     if name == ROOT:
         raise PermissionDenied("Permission denied: user 'root'@'%' cannot be dropped")
     catalog = _catalog(engine)
-    if await catalog.get(name) is None or not await catalog.drop(name):
+    if not await catalog.claimed(name):  # a user, or a CREATE USER that was interrupted
         if statement.args.get("exists"):
             return Done(warnings=1)
         raise UnknownUser(name)
-    for stage in await engine.catalog.all_stages():  # what the user owned goes to root
-        if stage.owner == name:
-            await engine.catalog.replace(dataclasses.replace(stage, owner=ROOT))
+    # emptied while the name is still taken, so that no new user of that name can have put
+    # a file there yet (files a dropped user's last statements leave, CREATE USER removes)
     await _user_stage(engine, name).purge()
+    if not await catalog.drop(name):  # another DROP USER won
+        if statement.args.get("exists"):
+            return Done(warnings=1)
+        raise UnknownUser(name)
+    await _hand_stages_to_root(engine, name)
     return Done()
+
+
+async def _hand_stages_to_root(engine: Engine, name: str) -> None:
+    """What ``name`` owns goes to root: each stage's current record, never a stale copy,
+    so a stage dropped (or replaced) meanwhile is not brought back (or overwritten)."""
+
+    def to_root(current: StageRecord) -> StageRecord | None:
+        return dataclasses.replace(current, owner=ROOT) if current.owner == name else None
+
+    for stage in await engine.catalog.all_stages():
+        if stage.owner == name:
+            await engine.catalog.update(stage.name, to_root)
 
 
 async def _grant(engine: Engine, statement: GrantPrivileges, session: SessionInfo) -> Result:

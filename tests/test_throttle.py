@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pymysql
 import pytest
+from accesstools import upload
 from conftest import ServerProcess, start_server
 from testtools import wait_until
 from transporttools import curl
@@ -193,3 +196,85 @@ def test_failed_change_user_closes_the_connection_and_counts(server: ServerProce
     refused = login(server, PASSWORD)
     assert refused is not None and "due to 3 consecutive failed logins" in refused[1]
     assert "Traceback" not in "".join(server.output)
+
+
+# -- logins in parallel: each counts from the moment its check begins ----------------------
+
+T = TypeVar("T")
+BOB = ("bob", "bob-Pa55word")
+
+
+def in_parallel(count: int, attempt: Callable[[], T]) -> list[T]:
+    """Run ``attempt`` on ``count`` threads released at once; the results."""
+    barrier = threading.Barrier(count)
+    results: list[T] = []
+
+    def run() -> None:
+        barrier.wait()
+        results.append(attempt())
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def create_bob(server: ServerProcess) -> None:
+    with server.connect(password=PASSWORD) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE USER {BOB[0]} IDENTIFIED BY '{BOB[1]}'")
+
+
+def mysql_login(server: ServerProcess, user: str, password: str) -> int:
+    """0 if the login succeeds, else its errno."""
+    try:
+        server.connect(user=user, password=password, ssl_disabled=True).close()
+    except pymysql.err.OperationalError as error:
+        return int(error.args[0])
+    return 0
+
+
+def test_parallel_wrong_http_guesses_beyond_the_limit_are_refused(server: ServerProcess) -> None:
+    create_bob(server)  # a stored user: each check runs scrypt (about 50 ms)
+    statuses = in_parallel(12, lambda: upload(server, "~", (BOB[0], "guess")).status)
+    assert sorted(statuses) == [401] * 3 + [429] * 9  # only --login-max-failures were checked
+    assert upload(server, "~", BOB).status == 429  # locked out, right password or not
+    unknown = in_parallel(12, lambda: upload(server, "~", ("ghost", "guess")).status)
+    assert sorted(unknown) == [401] * 3 + [429] * 9
+
+
+def test_parallel_wrong_mysql_guesses_beyond_the_limit_are_refused(server: ServerProcess) -> None:
+    create_bob(server)
+    errnos = in_parallel(12, lambda: mysql_login(server, BOB[0], "guess"))
+    assert sorted(errnos) == [1045] * 3 + [3955] * 9
+    assert mysql_login(server, *BOB) == 3955
+
+
+def test_parallel_logins_with_the_right_password_all_get_in(server: ServerProcess) -> None:
+    create_bob(server)  # more at once than --login-max-failures: they wait, never refused
+    assert in_parallel(12, lambda: upload(server, "~", BOB).status) == [200] * 12
+    assert in_parallel(12, lambda: mysql_login(server, *BOB)) == [0] * 12
+    assert mysql_login(server, BOB[0], "guess") == 1045  # the count starts from zero
+
+
+def test_an_attempt_in_flight_counts_and_an_undecided_one_does_not() -> None:
+    throttle = LoginThrottle(ThrottlePolicy(2, 1.0, 8.0, 60.0))
+
+    async def scenario() -> None:
+        first = await throttle.begin("u", "a")
+        second = await throttle.begin("u", "a")
+        third = asyncio.ensure_future(throttle.begin("u", "a"))  # waits for one of the two
+        await asyncio.sleep(0.05)
+        assert not third.done()
+        second.release()  # the client left before its check ended: nothing counted
+        with await third as attempt:
+            attempt.succeeded()
+        first.failed()  # ends after the success: one failure counted
+        throttle.check("u", "a")
+        with await throttle.begin("u", "a") as last:
+            last.failed()
+        with pytest.raises(LoginThrottled):
+            await throttle.begin("u", "a")
+
+    asyncio.run(scenario())

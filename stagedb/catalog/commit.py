@@ -8,6 +8,13 @@ Three primitives, chosen per filesystem:
 * ``replace``: write a whole file over whatever is there, atomically.
 * ``update``: read-modify-write one file without losing a concurrent update
   (see its docstring).
+* ``exchange``: write a whole file and return what it replaced -- the very
+  contents replaced, not an earlier read.
+* ``delete``: remove a file and return what it held.
+
+``update``, ``exchange`` and ``delete`` are conditional on the current file:
+on S3 by compare-and-swap on the ETag, elsewhere by running under one lock
+(see ``update``), so an update never brings back a file deleted meanwhile.
 
 On the local disk both are built from a complete temporary file plus
 ``os.link`` (fails if the target exists) or ``os.replace``.  On S3 both are
@@ -99,8 +106,16 @@ def _s3_commit(fs: AbstractFileSystem, path: str, data: bytes, *, exclusive: boo
                 raise FileExistsError(path)
         elif s3.conditional_put(fs, path, data, s3.etag(fs, path)):
             return
-        time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
-    raise OSError(f"'{path}' kept changing under {S3_ATTEMPTS} attempts to write it; try again")
+        _backoff(attempt)
+    raise _kept_changing(path)
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+
+
+def _kept_changing(path: str) -> OSError:
+    return OSError(f"'{path}' kept changing under {S3_ATTEMPTS} attempts to write it; try again")
 
 
 # -- read-modify-write (user records: a GRANT must not lose a concurrent one) -------------
@@ -124,11 +139,14 @@ def update(fs: AbstractFileSystem, path: str, change: Callable[[bytes], bytes | 
             tag = s3.etag(fs, path)
             if tag is None:
                 return False
-            new = change(fs.cat_file(path))
-            if new is None or s3.conditional_put(fs, path, new, tag):
-                return True
-            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
-        raise OSError(f"'{path}' kept changing under {S3_ATTEMPTS} attempts to write it; try again")
+            try:
+                new = change(fs.cat_file(path))
+                if new is None or s3.conditional_put(fs, path, new, tag):
+                    return True
+            except FileNotFoundError:
+                pass  # deleted since the ETag was read: the next round says so
+            _backoff(attempt)
+        raise _kept_changing(path)
     with _exclusive(fs, path):
         try:
             old = fs.cat_file(path)
@@ -138,6 +156,68 @@ def update(fs: AbstractFileSystem, path: str, change: Callable[[bytes], bytes | 
         if new is not None:
             replace(fs, path, new)
         return True
+
+
+def exchange(fs: AbstractFileSystem, path: str, data: bytes) -> bytes | None:
+    """Write ``path`` holding ``data`` atomically; return the contents it replaced (None: none).
+
+    The contents returned are the ones this write replaced, even when other
+    writers race: on S3 the write is conditional on the ETag of what was read,
+    elsewhere the read and the write run under ``update``'s lock.
+    """
+    if s3.is_s3(fs):
+        for attempt in range(S3_ATTEMPTS):
+            tag = s3.etag(fs, path)
+            try:
+                old: bytes | None = fs.cat_file(path) if tag is not None else None
+                if s3.conditional_put(fs, path, data, tag):
+                    return old
+            except FileNotFoundError:
+                pass  # deleted since the ETag was read
+            _backoff(attempt)
+        raise _kept_changing(path)
+    with _exclusive(fs, path):
+        while True:
+            try:
+                current: bytes = fs.cat_file(path)
+            except FileNotFoundError:
+                try:
+                    create_exclusive(fs, path, data)  # creators take no lock: one may win
+                except FileExistsError:
+                    continue
+                return None
+            replace(fs, path, data)  # the file exists: only a holder of the lock removes it
+            return current
+
+
+def delete(
+    fs: AbstractFileSystem, path: str, only_if: Callable[[bytes], bool] | None = None
+) -> bytes | None:
+    """Remove ``path`` (if ``only_if`` approves its contents); return what it held.
+
+    None if there was no file, or ``only_if`` said no.  Elsewhere than on S3
+    the read and the removal run under ``update``'s lock, so that an update or
+    an exchange cannot bring the file back.  On S3 an update is conditional on
+    the ETag and fails on a deleted object, but a replacement landing between
+    this read and the removal is what is removed.
+    """
+
+    def remove() -> bytes | None:
+        try:
+            old: bytes = fs.cat_file(path)
+            if only_if is not None and not only_if(old):
+                return None
+            fs.rm_file(path)
+        except FileNotFoundError:
+            return None
+        return old
+
+    if s3.is_s3(fs):
+        if s3.etag(fs, path) is None:  # S3 deletes missing keys without an error
+            return None
+        return remove()
+    with _exclusive(fs, path):
+        return remove()
 
 
 @contextlib.contextmanager

@@ -1,11 +1,15 @@
 """The stage catalog: one JSON record per stage under ``<data>/catalog/stages/``.
 
 One file per stage makes every change a single atomic storage operation:
-CREATE is an exclusive create, CREATE OR REPLACE an atomic replace, DROP a
-delete.  No in-process lock is involved, so several stagedb processes sharing
-one data root stay consistent, and each sees the others' changes at once:
-every read goes to storage, except that on the local disk a snapshot is
-reused while the directory provably has not changed (see ``freshness``).
+CREATE is an exclusive create, CREATE OR REPLACE an atomic exchange, DROP a
+delete, and a change of one field (a dropped user's stages going to root) a
+conditional read-modify-write that never brings back a stage dropped
+meanwhile (see ``commit``: compare-and-swap on S3, a file lock every process
+honours on the local disk).  No state is kept in a process, so several
+stagedb processes sharing one data root stay consistent, and each sees the
+others' changes at once: every read goes to storage, except that on the
+local disk a snapshot is reused while the directory provably has not changed
+(see ``freshness``).
 """
 
 from __future__ import annotations
@@ -172,26 +176,41 @@ class StageCatalog:
         await asyncio.to_thread(create)
 
     async def replace(self, record: StageRecord) -> StageRecord | None:
-        """Add or overwrite a stage atomically; return the record it replaced."""
+        """Add or overwrite a stage atomically; return the record this very write replaced."""
+        path = self._path(record.name)
 
         def replace() -> StageRecord | None:
-            previous = self._get(record.name)
-            commit.replace(self.fs, self._path(record.name), record.to_json())
-            return previous
+            old = commit.exchange(self.fs, path, record.to_json())
+            return StageRecord.from_json(old, path) if old is not None else None
 
         return await asyncio.to_thread(replace)
 
+    async def update(
+        self, name: str, change: Callable[[StageRecord], StageRecord | None]
+    ) -> StageRecord | None:
+        """Apply ``change`` to the stage's current record atomically; the record written.
+
+        None if there is no such stage (a stage dropped meanwhile stays dropped)
+        or ``change`` returned None (leave it as it is).  ``change`` may run more
+        than once (on S3, when another writer got in between).
+        """
+        path = self._path(name)
+        written: list[StageRecord | None] = [None]
+
+        def apply(raw: bytes) -> bytes | None:
+            new = change(StageRecord.from_json(raw, path))
+            written[0] = new
+            return new.to_json() if new is not None else None
+
+        found = await asyncio.to_thread(commit.update, self.fs, path, apply)
+        return written[0] if found else None
+
     async def drop(self, name: str) -> StageRecord | None:
         """Delete a stage's record; return it, or None if there was none."""
+        path = self._path(name)
 
         def drop() -> StageRecord | None:
-            previous = self._get(name)
-            if previous is None:
-                return None
-            try:
-                self.fs.rm_file(self._path(name))
-            except FileNotFoundError:
-                return None  # another connection dropped it first
-            return previous
+            old = commit.delete(self.fs, path)
+            return StageRecord.from_json(old, path) if old is not None else None
 
         return await asyncio.to_thread(drop)

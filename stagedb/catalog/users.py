@@ -4,7 +4,13 @@ A record holds the user's password verifiers (see ``stagedb.passwords``; never
 a password) and the privileges granted to the user.  CREATE USER is an
 exclusive create, DROP USER a delete, and ALTER USER, GRANT and REVOKE a
 read-modify-write (``commit.update``) of the one record, so two concurrent
-GRANTs never lose each other, across servers sharing the data root too.
+GRANTs never lose each other, across servers sharing the data root too, and
+neither brings back a user dropped meanwhile.
+
+CREATE USER first claims the name with a *pending* record, which no lookup
+sees (nobody can log in as it, GRANT does not find it), prepares what the user
+starts with (an empty ``@~``), and only then makes the record visible; so no
+one of that name can use the stage while it is being emptied.
 
 ``root`` is not stored: it is configuration (``--root-password``).
 """
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +61,8 @@ class UserRecord:
     global_privileges: tuple[str, ...] = ()
     stage_grants: dict[str, StageGrant] = field(default_factory=dict)
     created_on: str = field(default_factory=_now)
+    pending: bool = False
+    """Claimed by a CREATE USER that has not finished: invisible to every lookup."""
 
     def with_stage_grant(self, stage: str, grant: StageGrant | None) -> UserRecord:
         """This record with the grant on ``stage`` set (None: removed)."""
@@ -79,6 +87,8 @@ class UserRecord:
             "created_on": self.created_on,
             "format_version": FORMAT_VERSION,
         }
+        if self.pending:
+            data["pending"] = True
         return json.dumps(data, sort_keys=True).encode()
 
     @classmethod
@@ -96,6 +106,7 @@ class UserRecord:
                     for stage, g in data.get("stage_grants", {}).items()
                 },
                 created_on=data.get("created_on", ""),
+                pending=bool(data.get("pending", False)),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise CatalogCorrupt(f"Catalog record {source} cannot be read: {error}") from None
@@ -118,18 +129,20 @@ class UserCatalog:
         return f"{self.directory}/{name}{_SUFFIX}"
 
     async def get(self, name: str) -> UserRecord | None:
-        """The user named ``name``, or None."""
+        """The user named ``name``, or None (also while its CREATE USER is unfinished)."""
         if self._local is not None:
-            return (await self._local.get(self._read_all)).get(name)
-        return await asyncio.to_thread(self._read, self._path(name))
+            record = (await self._local.get(self._read_all)).get(name)
+        else:
+            record = await asyncio.to_thread(self._read, self._path(name))
+        return record if record is not None and not record.pending else None
 
     async def all_users(self) -> list[UserRecord]:
-        """Every stored user, ordered by name."""
+        """Every stored user, ordered by name (none whose CREATE USER is unfinished)."""
         if self._local is not None:
             records = await self._local.get(self._read_all)
         else:
             records = await asyncio.to_thread(self._read_all)
-        return sorted(records.values(), key=lambda r: r.name)
+        return sorted((r for r in records.values() if not r.pending), key=lambda r: r.name)
 
     def _read(self, path: str) -> UserRecord | None:
         try:
@@ -151,16 +164,47 @@ class UserCatalog:
                     records[record.name] = record
         return records
 
-    async def create(self, record: UserRecord) -> None:
-        """Add a user; raise UserAlreadyExists if the name is taken (atomically)."""
+    async def create(
+        self, record: UserRecord, prepare: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Add a user; raise UserAlreadyExists if the name is taken (atomically).
+
+        ``prepare`` runs once the name is claimed and before anyone can see the
+        user (log in, be granted to); if it fails, the claim is withdrawn.  A
+        DROP USER of the claimed name meanwhile wins: the user is not created.
+        """
+        claim = replace(record, pending=True) if prepare is not None else record
 
         def create() -> None:
             try:
-                commit.create_exclusive(self.fs, self._path(record.name), record.to_json())
+                commit.create_exclusive(self.fs, self._path(record.name), claim.to_json())
             except FileExistsError:
                 raise UserAlreadyExists(record.name) from None
 
         await asyncio.to_thread(create)
+        if prepare is None:
+            return
+        try:
+            await prepare()
+        except BaseException:
+            await asyncio.shield(self._settle(claim, None))
+            raise
+        await asyncio.shield(self._settle(claim, record))  # a cancelled statement too
+
+    async def _settle(self, claim: UserRecord, final: UserRecord | None) -> None:
+        """Our own pending ``claim`` becomes ``final`` (None: removed), if it is still there."""
+        path = self._path(claim.name)
+
+        def settle() -> None:
+            def ours(raw: bytes) -> bool:
+                return UserRecord.from_json(raw, path) == claim
+
+            if final is None:
+                commit.delete(self.fs, path, ours)
+            else:
+                commit.update(self.fs, path, lambda raw: final.to_json() if ours(raw) else None)
+
+        await asyncio.to_thread(settle)
 
     async def update(
         self, name: str, change: Callable[[UserRecord], UserRecord | None]
@@ -175,6 +219,8 @@ class UserCatalog:
 
         def apply(raw: bytes) -> bytes | None:
             old = UserRecord.from_json(raw, path)
+            if old.pending:
+                return None  # not a user yet
             new = change(old)
             result[:] = [new or old]
             return new.to_json() if new is not None else None
@@ -182,14 +228,10 @@ class UserCatalog:
         found = await asyncio.to_thread(commit.update, self.fs, path, apply)
         return result[0] if found and result else None
 
+    async def claimed(self, name: str) -> bool:
+        """Whether a record holds the name: a user, or an unfinished (or interrupted) CREATE."""
+        return await asyncio.to_thread(self._read, self._path(name)) is not None
+
     async def drop(self, name: str) -> bool:
-        """Delete a user's record; whether there was one."""
-
-        def drop() -> bool:
-            try:
-                self.fs.rm_file(self._path(name))
-            except FileNotFoundError:
-                return False
-            return True
-
-        return await asyncio.to_thread(drop)
+        """Delete a user's record (also a pending one); whether there was one."""
+        return await asyncio.to_thread(commit.delete, self.fs, self._path(name)) is not None

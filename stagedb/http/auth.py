@@ -105,9 +105,10 @@ class HttpAuthenticator:
         if not colon:
             raise AuthenticateFailure("Malformed Basic credentials: expected user:password")
         address = request.remote or ""
-        self.throttle.check(user, address)  # LoginThrottled (429) while locked out
-        if not await self.users.verify_password(user, password):
-            self.throttle.failed(user, address)
-            raise AuthenticateFailure(f"Wrong user name or password for '{user}'")
-        self.throttle.succeeded(user, address)
+        # LoginThrottled (429) while locked out; counted against the limit from now on
+        with await self.throttle.begin(user, address) as attempt:
+            if not await self.users.verify_password(user, password):
+                attempt.failed()
+                raise AuthenticateFailure(f"Wrong user name or password for '{user}'")
+            attempt.succeeded()
         return user

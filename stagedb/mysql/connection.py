@@ -211,17 +211,18 @@ class StageConnection(ReplyingConnection):
         try:
             if stream.limits.require_tls and not self.is_tls:
                 raise InsecureTransport()
-            self.throttle.check(username, self.address)
+            attempt = await self.throttle.begin(username, self.address)  # counted from now on
         except (InsecureTransport, LoginThrottled) as error:
             logger.info("Login of '%s' from %s refused: %s", username, self.address, error.name)
             await stream.fail(error)
             raise LoginRefused(error.message) from None
-        self.session.username = None
-        await super().authenticate(username, auth_response, *args, **kwargs)
-        if not self.session.username:
-            self.throttle.failed(username, self.address)
-            stream.writer.transport.abort()
-            raise LoginRefused("login failed")
-        self.throttle.succeeded(username, self.address)
+        with attempt:
+            self.session.username = None
+            await super().authenticate(username, auth_response, *args, **kwargs)
+            if not self.session.username:
+                attempt.failed()
+                stream.writer.transport.abort()
+                raise LoginRefused("login failed")
+            attempt.succeeded()
         stream.logged_in = True
         stream.timeout = stream.limits.wait_timeout

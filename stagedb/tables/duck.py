@@ -7,6 +7,11 @@ registered as Arrow sources.  Streamed sources are record-batch readers whose
 batches come from async iterators on the event loop: DuckDB's threads wait
 on the loop for the next batch, and the results come back a batch at a time.
 DuckDB calls never run on the event loop's thread.
+
+A query's cursor is released (interrupted and closed, in a DuckDB thread)
+when its rows end, fail, or are closed (``DuckResult.aclose``), and also when
+the result is abandoned unfinished: the rows were never read, or the client
+went away mid-result (see ``cursors``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from stagedb.errors import QueryError, StageDBError, UnknownColumn
+from stagedb.tables.cursors import QueryCursor
 
 if TYPE_CHECKING:
     import duckdb
@@ -99,18 +105,40 @@ class _Failure:
 
 @dataclass
 class DuckResult:
-    """A running query: its result schema and its rows, as an async iterator."""
+    """A running query: its result schema and its rows, as an async iterator.
+
+    Reading the rows to the end releases the query's cursor, and so does
+    ``aclose`` or leaving ``async with``; a result left unfinished releases it
+    once it is garbage or the task that ran the query ends.
+    """
 
     schema: pa.Schema
     rows: AsyncIterator[tuple[Any, ...]]
-    _cursor: Any = field(repr=False, default=None)
+    _cursor: QueryCursor | None = field(repr=False, default=None)
+
+    async def aclose(self) -> None:
+        """Stop the query and release its cursor (the rows end)."""
+        close = getattr(self.rows, "aclose", None)
+        if close is not None:
+            await close()
+        if self._cursor is not None:
+            await self._cursor.aclose()
+
+    async def __aenter__(self) -> DuckResult:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
 
 
 async def run(sql: str, sources: list[Source]) -> DuckResult:
     """Run DuckDB ``sql`` (a SELECT) over ``sources``; raise at once if it cannot start."""
     loop = asyncio.get_running_loop()
     failure = _Failure()
-    cursor = await loop.run_in_executor(_EXECUTOR, lambda: _database().cursor())
+    handle = QueryCursor(
+        await loop.run_in_executor(_EXECUTOR, lambda: _database().cursor()), _EXECUTOR
+    )
+    cursor = handle.cursor
 
     def start() -> pa.RecordBatchReader:
         for source in sources:
@@ -127,13 +155,15 @@ async def run(sql: str, sources: list[Source]) -> DuckResult:
     try:
         reader = await loop.run_in_executor(_EXECUTOR, _translated(start, failure))
     except BaseException:
-        await loop.run_in_executor(_EXECUTOR, cursor.close)
+        await handle.aclose()
         raise
-    return DuckResult(reader.schema, _rows(reader, cursor, failure), cursor)
+    rows = _rows(reader, handle, failure)
+    handle.release_with(rows)  # rows never read to their end: released once they are garbage
+    return DuckResult(reader.schema, rows, handle)
 
 
 async def _rows(
-    reader: pa.RecordBatchReader, cursor: Any, failure: _Failure
+    reader: pa.RecordBatchReader, cursor: QueryCursor, failure: _Failure
 ) -> AsyncIterator[tuple[Any, ...]]:
     loop = asyncio.get_running_loop()
 
@@ -153,7 +183,7 @@ async def _rows(
             for row in rows:
                 yield row
     finally:
-        await asyncio.shield(loop.run_in_executor(_EXECUTOR, _close, cursor))
+        await cursor.aclose()
 
 
 def _python_values(column: pa.Array) -> list[Any]:
@@ -166,13 +196,6 @@ def _python_values(column: pa.Array) -> list[Any]:
             for value in column.to_pylist()
         ]
     return list(column.to_pylist())
-
-
-def _close(cursor: Any) -> None:
-    try:
-        cursor.interrupt()
-    finally:
-        cursor.close()
 
 
 def _blocking(

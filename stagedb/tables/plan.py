@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from sqlglot import expressions as exp
@@ -147,8 +145,10 @@ def _escape_like_patterns(tree: exp.Expression) -> None:
 _OFFSET = re.compile(r"([+-])(\d{1,2}):(\d{2})")
 
 
-def _zone_seconds(zone: exp.Expression, moment: datetime) -> int | None:
-    """The UTC offset of a MySQL time zone literal ('+02:00', 'UTC', 'Europe/Paris')."""
+def _zone(zone: exp.Expression) -> int | str | None:
+    """A MySQL time zone literal: a fixed offset in seconds ('+02:00', 'UTC'), or the name
+    of a zone with rules ('Europe/Paris': DuckDB's ICU knows it, or says it does not);
+    None if it is not a literal."""
     if not (isinstance(zone, exp.Literal) and zone.is_string):
         return None
     name = zone.name
@@ -158,25 +158,46 @@ def _zone_seconds(zone: exp.Expression, moment: datetime) -> int | None:
         return sign * (int(match.group(2)) * 3600 + int(match.group(3)) * 60)
     if name.upper() in ("UTC", "SYSTEM", "GMT"):
         return 0
-    try:
-        offset = moment.astimezone(ZoneInfo(name)).utcoffset()
-    except (ValueError, KeyError, OSError):
-        return None
-    return int(offset.total_seconds()) if offset is not None else None
+    return name
+
+
+def _shifted(stamp: exp.Expression, seconds: int) -> exp.Expression:
+    if not seconds:
+        return stamp
+    shift = exp.Interval(this=exp.Literal.number(seconds), unit=exp.var("SECOND"))
+    return exp.Add(this=stamp, expression=shift)
+
+
+def _timezone(name: str, value: exp.Expression) -> exp.Expression:
+    """DuckDB's ``timezone(name, value)``: a local time in ``name`` to the instant
+    (TIMESTAMPTZ), or an instant to the local time in ``name``, by the zone's rules
+    at that very instant (ICU, in DuckDB's threads)."""
+    return exp.Anonymous(this="timezone", expressions=[exp.Literal.string(name), value])
 
 
 def _convert_timezones(tree: exp.Expression) -> None:
-    """MySQL's CONVERT_TZ(ts, from, to) with literal zones: a shift by the offsets' difference
-    (DuckDB's AT TIME ZONE knows no '+02:00').  Other zones are left to DuckDB."""
-    now = datetime.now(UTC)
+    """MySQL's CONVERT_TZ(ts, from, to) with literal zones.  Two fixed offsets: a shift by
+    their difference (DuckDB's AT TIME ZONE knows no '+02:00').  A named zone: its offset
+    at each row's own instant (summer or winter time), through DuckDB's ``timezone``; a
+    name ICU does not know is DuckDB's error.  Zones that are not literals are left to
+    sqlglot's translation."""
     for node in list(tree.find_all(exp.ConvertTimezone)):
-        source = _zone_seconds(node.args.get("source_tz") or exp.Literal.string("UTC"), now)
-        target = _zone_seconds(node.args["target_tz"], now)
+        source = _zone(node.args.get("source_tz") or exp.Literal.string("UTC"))
+        target = _zone(node.args["target_tz"])
         if source is None or target is None:
             continue
         stamp = exp.cast(node.args["timestamp"].copy(), exp.DataType.Type.TIMESTAMP)
-        shift = exp.Interval(this=exp.Literal.number(target - source), unit=exp.var("SECOND"))
-        node.replace(exp.Add(this=stamp, expression=shift))
+        if isinstance(source, int) and isinstance(target, int):
+            node.replace(_shifted(stamp, target - source))
+            continue
+        if isinstance(source, str):
+            instant = _timezone(source, stamp)
+        else:
+            instant = _timezone("UTC", _shifted(stamp, -source))
+        if isinstance(target, str):
+            node.replace(_timezone(target, instant))
+        else:
+            node.replace(_shifted(_timezone("UTC", instant), target))
 
 
 # -- prefix push-down ------------------------------------------------------------
