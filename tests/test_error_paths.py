@@ -95,7 +95,7 @@ def test_upload_into_a_stage_that_cannot_be_written_is_storage_other(
     assert reply.status == 502, reply.body
     code, message = reply.error()
     assert code == 4000
-    assert message.startswith("Writing 'b.csv' failed: ")
+    assert message == "Writing 'b.csv' failed: Not a directory"
     assert blocked_stage.read_bytes() == b"not a directory"  # nothing written
     assert server.query("SELECT 1") == [(1,)]
 

@@ -52,7 +52,7 @@ READ_SIZE = 1024 * 1024
 """Largest piece read from the socket at a time."""
 
 CLOSE_AFTER_RESPONSE = "stagedb.close_after_response"
-"""Request key: the connection must close after this response (see json_errors)."""
+"""Request key: the connection must close after this response (see error_bodies.ErrorBodies)."""
 
 T = TypeVar("T")
 

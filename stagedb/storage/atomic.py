@@ -18,6 +18,7 @@ the page cache inside the kernel, never copied through Python.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import uuid
 from collections.abc import Callable
@@ -84,7 +85,10 @@ class LocalAtomicFile:
     def __init__(self, final_path: str) -> None:
         self.final_path = final_path
         directory, _, basename = final_path.rpartition("/")
-        os.makedirs(directory or ".", exist_ok=True)
+        try:
+            os.makedirs(directory or ".", exist_ok=True)
+        except FileExistsError:  # a file stands where a folder of the path should be
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from None
         self.temp_path = f"{directory}/{TEMP_MARKER}{uuid.uuid4().hex}-{basename}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         self.fd = os.open(self.temp_path, flags, 0o644)

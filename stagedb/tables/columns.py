@@ -7,8 +7,7 @@ directory table has LIST's columns (same names, types and formats), the
 file and stage names are case-sensitive, so ``LIKE`` is too.
 
 This module loads no pyarrow (the engine imports it at start-up); the Arrow
-forms live in ``stagedb.tables.arrow``, and ``DIRECTORY_SCHEMA`` /
-``STAGES_SCHEMA`` are looked up there on first use.
+forms (``DIRECTORY_SCHEMA``, ``STAGES_SCHEMA``) live in ``stagedb.tables.arrow``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 from stagedb.results import Column, ColumnType
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    pass
 
 CHARSET = "utf8mb4"
 COLLATION = "utf8mb4_bin"
@@ -103,13 +102,3 @@ def result_columns(columns: tuple[TableColumn, ...]) -> tuple[Column, ...]:
         Column(c.name, ColumnType.TEXT if c.is_text else _RESULT_TYPES[c.column_type], c.nullable)
         for c in columns
     )
-
-
-def __getattr__(name: str) -> pa.Schema:
-    """``DIRECTORY_SCHEMA`` and ``STAGES_SCHEMA``, from ``stagedb.tables.arrow`` (loads pyarrow)."""
-    if name in ("DIRECTORY_SCHEMA", "STAGES_SCHEMA"):
-        from stagedb.tables import arrow
-
-        schema: pa.Schema = getattr(arrow, name)
-        return schema
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,7 +31,8 @@ from stagedb.sql.nodes import DirectoryTable
 from stagedb.storage.files import StageFiles
 from stagedb.storage.paths import check_relative_path
 from stagedb.tables import duck
-from stagedb.tables.columns import DIRECTORY_SCHEMA, STAGES_SCHEMA, STAGES_TABLE
+from stagedb.tables.arrow import DIRECTORY_SCHEMA, STAGES_SCHEMA
+from stagedb.tables.columns import STAGES_TABLE
 from stagedb.tables.sources import (
     directory_batches,
     directory_record_batch,
