@@ -23,7 +23,7 @@ import pytest
 from accesstools import login_fails, run, sql_error, upload
 from conftest import ServerProcess, start_server
 from s3fixtures import MotoS3
-from testtools import wait_until
+from testtools import internal_stage_dir, wait_until
 
 from stagedb.catalog.records import StageRecord, StageType
 from stagedb.catalog.stages import StageCatalog
@@ -247,7 +247,7 @@ def debug_server(data_dir: Path) -> Iterator[ServerProcess]:
 def test_abandoned_results_release_their_cursor(debug_server: ServerProcess) -> None:
     server = debug_server
     run(server, *ROOT, "CREATE STAGE big")
-    files = Path(server.data) / "stage" / "internal" / "big"
+    files = internal_stage_dir(Path(server.data), "big")
     files.mkdir(parents=True, exist_ok=True)
     for number in range(3000):
         (files / f"{number:05d}.txt").write_bytes(b"x")
