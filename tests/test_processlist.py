@@ -3,6 +3,7 @@ the server's live MySQL connections, seen and stopped by root (all) or their own
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,11 +15,12 @@ import pymysql
 import pymysql.cursors
 import pytest
 from accesstools import run, sql_error
-from clienttools import RawClient
+from clienttools import RawClient, parse_err
 from conftest import ServerProcess, mysql_cli
 from testtools import wait_until
 
 ROOT = ("root", "")
+COM_PROCESS_KILL = 0x0C
 COLUMNS = ["Id", "User", "Host", "db", "Command", "Time", "State", "Info"]
 # A statement with a result far larger than the sockets' buffers, made as it is sent:
 # a client that stops reading holds it "executing" without the server doing any work.
@@ -160,7 +162,7 @@ def test_kill_connection_closes_it_at_once(server: ServerProcess) -> None:
             cur.execute(f"KILL CONNECTION {idle.thread_id()}")
         with pytest.raises(pymysql.err.OperationalError), idle.cursor() as cur:
             cur.execute("SELECT 1")
-        assert idle.thread_id() not in processlist(root)
+        assert wait_until(lambda: idle.thread_id() not in processlist(root))
 
 
 def test_kill_errors_and_killing_oneself(server: ServerProcess) -> None:
@@ -179,7 +181,9 @@ def test_kill_errors_and_killing_oneself(server: ServerProcess) -> None:
         assert caught.value.args[0] == 1317
         cur.execute("SELECT 1")  # still connected
         assert cur.fetchall() == ((1,),)
-        cur.execute(f"KILL {bob.thread_id()}")
+        with pytest.raises(pymysql.err.MySQLError) as caught:
+            cur.execute(f"KILL {bob.thread_id()}")
+        assert caught.value.args[0] == 1317  # as MySQL: interrupted, then disconnected
         with pytest.raises(pymysql.err.OperationalError):
             cur.execute("SELECT 1")
 
@@ -217,3 +221,45 @@ def test_the_mysql_cli_shows_and_kills(server: ServerProcess, tmp_path: Path) ->
         assert caught.value.args[0] == 1317
         done = cli_run("bob", "KILL 4242")
         assert done.returncode == 1 and "ERROR 1094 (HY000)" in done.stderr
+
+
+def test_mysqladmin_lists_and_kills(server: ServerProcess, tmp_path: Path) -> None:
+    cli = mysql_cli()
+    admin = str(Path(cli).with_name("mysqladmin"))
+    make_users(server, "bob")
+    base = [admin, "--no-defaults", "-h", server.host, "-P", str(server.mysql_port)]
+    with connect(server, "bob") as bob, connect(server, "root") as root:
+        done = subprocess.run(
+            [*base, "-uroot", "-v", "processlist"], capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+        assert re.search(rf"^\| {bob.thread_id()} +\| bob +\| 127\.0\.0\.1:\d+ +\|", done.stdout,
+                         re.M), done.stdout  # fmt: skip
+        assert "| show full processlist |" in done.stdout
+        done = subprocess.run(
+            [*base, "-ubob", "-pbob-pw", "kill", str(root.thread_id())],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 1 and "You are not owner of thread" in done.stderr
+        done = subprocess.run(
+            [*base, "-uroot", "kill", str(bob.thread_id())],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert wait_until(lambda: bob.thread_id() not in processlist(root))
+
+
+def test_com_process_kill_follows_the_same_rules(server: ServerProcess) -> None:
+    make_users(server, "bob")
+    with connect(server, "bob") as bob, connect(server, "root") as root:
+        with RawClient(server.host, server.mysql_port, timeout=30) as raw:
+            assert raw.login().is_ok  # root
+            raw.write_packet(bytes([COM_PROCESS_KILL]) + (4242).to_bytes(4, "little"), seq=0)
+            assert parse_err(raw.read_packet()).errno == 1094
+            raw.write_packet(
+                bytes([COM_PROCESS_KILL]) + bob.thread_id().to_bytes(4, "little"), seq=0
+            )
+            assert raw.read_packet().is_ok
+            raw.write_packet(bytes([COM_PROCESS_KILL]) + b"\x01", seq=0)  # too short
+            assert parse_err(raw.read_packet()).errno == 1835
+        assert wait_until(lambda: bob.thread_id() not in processlist(root))

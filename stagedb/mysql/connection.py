@@ -170,7 +170,7 @@ class LimitedStream:
                 async with asyncio.timeout(_LINGER):
                     while discard > 0 and (chunk := await self.reader.read(min(discard, 65536))):
                         discard -= len(chunk)
-        except (OSError, TimeoutError, RuntimeError) as reason:
+        except (OSError, TimeoutError, RuntimeError, WriteTimeout) as reason:
             logger.debug("Could not send %s: %s", error.name, reason)
         finally:
             self.writer.transport.abort()

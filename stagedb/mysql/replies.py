@@ -50,6 +50,7 @@ COMMAND_NAMES = {
     Commands.COM_CHANGE_USER: "Change user", Commands.COM_RESET_CONNECTION: "Reset Connection",
     Commands.COM_DEBUG: "Debug", Commands.COM_INIT_DB: "Init DB",
     Commands.COM_FIELD_LIST: "Field List", Commands.COM_STATISTICS: "Statistics",
+    Commands.COM_PROCESS_KILL: "Kill",
 }  # fmt: skip
 """MySQL's names of the commands, as SHOW PROCESSLIST's Command column shows them."""
 
@@ -106,6 +107,8 @@ class ReplyingConnection(Connection):
         self.stats = stats
         self.status_flags = ServerStatus.SERVER_STATUS_AUTOCOMMIT
         self.activity = Activity()
+        self.ending = False
+        """Set to close the connection once the current command is answered."""
         self._commands: dict[int, Callable[[bytes], Awaitable[None]]] = {
             Commands.COM_QUERY: self.handle_query,
             Commands.COM_STMT_PREPARE: self.handle_stmt_prepare,
@@ -121,6 +124,7 @@ class ReplyingConnection(Connection):
             Commands.COM_INIT_DB: self.handle_init_db,
             Commands.COM_FIELD_LIST: self.handle_field_list,
             Commands.COM_STATISTICS: self.handle_statistics,
+            Commands.COM_PROCESS_KILL: self.handle_process_kill,
         }
 
     async def start(self) -> None:
@@ -188,6 +192,8 @@ class ReplyingConnection(Connection):
             finally:
                 self.stream.reset_seq()
                 self.activity.sleep()
+            if self.ending:
+                return
 
     async def query(self, sql: str, query_attrs: dict[str, str]) -> ResultSet:
         """Run a statement, shown in SHOW PROCESSLIST while it runs."""
@@ -206,6 +212,14 @@ class ReplyingConnection(Connection):
         even if the client reads nothing (no error packet could reach it then)."""
         super().kill(KillKind.CONNECTION)
         self.stream.writer.transport.abort()
+
+    async def handle_process_kill(self, data: bytes) -> None:
+        """COM_PROCESS_KILL (``mysql_kill()``, ``mysqladmin kill``): ``KILL id``, same rules."""
+        if len(data) < 4:
+            raise MysqlError("Malformed COM_PROCESS_KILL packet", ErrorCode.MALFORMED_PACKET)
+        target = int.from_bytes(data[:4], "little")
+        await self.query(f"KILL {target}", {})
+        await self.stream.write(self.ok())
 
     async def handle_statistics(self, data: bytes) -> None:
         """COM_STATISTICS: a human-readable status line (not an OK packet)."""

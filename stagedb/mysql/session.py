@@ -213,11 +213,10 @@ class StageSession(Session):
         process = processlist.killable(
             connection.control.connections(), self.username or "", int(target.name)
         )
-        if process is connection:
-            if query:  # KILL QUERY of the statement running it: interrupted
-                raise QueryInterrupted()
-            connection.kill(KillKind.CONNECTION)  # answered, then the session ends
-        elif query:
+        if process is connection:  # as MySQL: this statement is interrupted ...
+            self.connection.ending = not query  # ... and KILL CONNECTION ends the session
+            raise QueryInterrupted()
+        if query:
             process.kill(KillKind.QUERY)
         else:
             process.drop()
