@@ -262,4 +262,10 @@ def test_com_process_kill_follows_the_same_rules(server: ServerProcess) -> None:
             assert raw.read_packet().is_ok
             raw.write_packet(bytes([COM_PROCESS_KILL]) + b"\x01", seq=0)  # too short
             assert parse_err(raw.read_packet()).errno == 1835
+            assert raw.handshake is not None
+            (own,) = raw.query(f"KILL QUERY {raw.handshake.connection_id}")
+            error = parse_err(own)  # MySQL's errno and SQLSTATE
+            assert (error.errno, error.sqlstate) == (1317, "70100")
+            (unknown,) = raw.query("KILL 4242")
+            assert (parse_err(unknown).errno, parse_err(unknown).sqlstate) == (1094, "HY000")
         assert wait_until(lambda: bob.thread_id() not in processlist(root))

@@ -21,7 +21,7 @@ from mysql_mimic.constants import KillKind
 from mysql_mimic.errors import SQLSTATES
 from mysql_mimic.types import ColumnType
 
-from stagedb.errors import KillDenied, UnknownThread
+from stagedb.errors import KillDenied, QueryInterrupted, UnknownThread
 from stagedb.mysql.column_flags import describe
 from stagedb.sql.redact import redact_statement
 from stagedb.users import ROOT
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from stagedb.mysql.replies import Activity
 
-for _error in (UnknownThread, KillDenied):
+for _error in (UnknownThread, KillDenied, QueryInterrupted):
     SQLSTATES.setdefault(_error.errno, _error.sqlstate.encode())
 
 UNAUTHENTICATED = "unauthenticated user"

@@ -19,7 +19,7 @@ _USER = rf"""(?:CURRENT_USER\s*(?:\(\s*\))?|{_USER_PART}(?:\s*@\s*{_USER_PART})?
 _SECRET_VALUE = re.compile(
     rf"""(?ix)
     (?: \bBY                                                  # IDENTIFIED [WITH x] BY '...'
-      | \w*(?:key|secret|token|password|credential|sas)\w*\s*:?=?  # SECRET_ACCESS_KEY = '...'
+      | \w*(?:key|secret|token|password|credential|sas)\w*\s*(?::?=|\()?  # KEY = '...', f('...')
       | \bPASSWORD\s+FOR\s+{_USER}\s*:?=?                     # SET PASSWORD FOR 'u' = '...'
       | \bREPLACE\s                                           # ... REPLACE '<current password>'
     )\s*({_QUOTED})
