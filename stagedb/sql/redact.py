@@ -29,8 +29,14 @@ _MIN_RAW = 3
 """Shorter values are masked only where they appear quoted (masking every 'x' would garble)."""
 
 
+_NEAR_END = "' at "
+"""What follows the quoted text of a syntax error (``near '...' at line 1``): the quoted
+text is cut after a few characters, so a value may show only its beginning there."""
+
+
 def redact_secrets(message: str, sql: str) -> str:
-    """``message`` with every password or credential value written in ``sql`` masked."""
+    """``message`` with every password or credential value written in ``sql`` masked,
+    also where the error's ``near '...'`` text cuts one short."""
     for match in _SECRET_VALUE.finditer(sql):
         quoted = match.group(1)
         inner = quoted[1:-1] if len(quoted) > 1 and quoted[-1] == quoted[0] else quoted[1:]
@@ -39,6 +45,8 @@ def redact_secrets(message: str, sql: str) -> str:
         message = message.replace(quoted, "'***'")
         if len(inner) >= _MIN_RAW:
             message = message.replace(inner, "***")
+        for end in range(len(quoted) - 1, 1, -1):  # a cut value: its beginning, then "' at "
+            message = message.replace(quoted[:end] + _NEAR_END, "'***" + _NEAR_END)
     return message
 
 
