@@ -21,6 +21,7 @@ from fcntl import ioctl
 from ssl import SSLContext
 from typing import Any
 
+from mysql_mimic.constants import KillKind
 from mysql_mimic.errors import MysqlError
 from mysql_mimic.stream import ConnectionClosed, MysqlStream
 
@@ -263,6 +264,14 @@ class StageConnection(ReplyingConnection):
         """The session's current database."""
         database: str | None = self.session.database
         return database
+
+    def drop(self) -> None:
+        """KILL CONNECTION from another session: the session ends with an error packet
+        ("Session was killed"), or at once if the client is not taking what was sent."""
+        self.kill(KillKind.CONNECTION)
+        transport = self.stream.writer.transport
+        if transport.get_write_buffer_size():  # the kernel's buffers are full already
+            transport.abort()
 
     @property
     def is_tls(self) -> bool:

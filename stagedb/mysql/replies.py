@@ -207,12 +207,6 @@ class ReplyingConnection(Connection):
             return
         super().kill(kind)
 
-    def drop(self) -> None:
-        """KILL CONNECTION from another session: stop and close at once, as MySQL does,
-        even if the client reads nothing (no error packet could reach it then)."""
-        super().kill(KillKind.CONNECTION)
-        self.stream.writer.transport.abort()
-
     async def handle_process_kill(self, data: bytes) -> None:
         """COM_PROCESS_KILL (``mysql_kill()``, ``mysqladmin kill``): ``KILL id``, same rules."""
         if len(data) < 4:
