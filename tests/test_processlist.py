@@ -76,6 +76,9 @@ def test_processlist_shows_each_connection_as_mysql_does(server: ServerProcess) 
         with stalled(server, "bob") as busy:
             bob_busy = busy.connection
             time.sleep(1.1)  # the idle one has slept a second
+            with root.cursor() as cur:
+                cur.execute("SELECT CONNECTION_ID()")
+                assert cur.fetchall() == ((root.thread_id(),),)  # the id in the list
             rows = processlist(root)
             me = rows[root.thread_id()]
             assert me[1:] == ("root", local_host(root), None, "Query", 0, "executing",
