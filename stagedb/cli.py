@@ -253,6 +253,14 @@ def main() -> None:
     help="Seconds an idle MySQL session is kept (wait_timeout); then errno 4031 and close.",
 )
 @click.option(
+    "--mysql-write-timeout",
+    envvar="STAGEDB_MYSQL_WRITE_TIMEOUT",
+    type=click.FloatRange(0, min_open=True),
+    default=Config.mysql_write_timeout,
+    show_default=True,
+    help="Seconds a MySQL client may read nothing of a result (net_write_timeout); then close.",
+)
+@click.option(
     "--http-max-connections",
     envvar="STAGEDB_HTTP_MAX_CONNECTIONS",
     type=click.IntRange(1),

@@ -51,6 +51,7 @@ class Config:
     mysql_max_packet_size: int = 64 * 1024**2
     mysql_connect_timeout: float = 10.0
     mysql_wait_timeout: float = 28800.0
+    mysql_write_timeout: float = 60.0
     http_max_connections: int = 1000
     http_max_header_size: int = 8190
     http_idle_timeout: float = 60.0

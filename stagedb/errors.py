@@ -291,3 +291,42 @@ class QueryError(StageDBError):
     """A SELECT that parsed but cannot run (a wrong function, type or argument)."""
 
     name, code, errno, sqlstate, http_status = "SemanticError", 1065, 1105, "HY000", 400
+
+
+# -- MySQL connections: KILL, interrupted statements, write timeout ----------------
+
+
+class UnknownThread(StageDBError):
+    """KILL of a connection id the server does not have."""
+
+    name, code, errno, sqlstate, http_status = "UnknownThread", 1094, 1094, "HY000", 404
+
+    def __init__(self, connection_id: int) -> None:
+        super().__init__(f"Unknown thread id: {connection_id}")
+
+
+class KillDenied(StageDBError):
+    """KILL of another user's connection by a user other than root."""
+
+    name, code, errno, sqlstate, http_status = "KillDenied", 1095, 1095, "HY000", 403
+
+    def __init__(self, connection_id: int) -> None:
+        super().__init__(f"You are not owner of thread {connection_id}")
+
+
+class QueryInterrupted(StageDBError):
+    """A statement stopped by KILL QUERY."""
+
+    name, code, errno, sqlstate, http_status = "QueryInterrupted", 1317, 1317, "70100", 499
+
+    def __init__(self) -> None:
+        super().__init__("Query execution was interrupted")
+
+
+class WriteTimeout(StageDBError):
+    """A client that read nothing of a result for ``mysql_write_timeout`` seconds."""
+
+    name, code, errno, sqlstate, http_status = "WriteTimeout", 1161, 1161, "08S01", 408
+
+    def __init__(self) -> None:
+        super().__init__("Got timeout writing communication packets")

@@ -44,6 +44,7 @@ class Transport:
                 connect_timeout=config.mysql_connect_timeout,
                 wait_timeout=config.mysql_wait_timeout,
                 require_tls=config.require_tls,
+                write_timeout=config.mysql_write_timeout,
             ),
             http=HttpLimits(
                 max_connections=config.http_max_connections,

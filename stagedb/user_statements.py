@@ -287,3 +287,16 @@ USER_RUNNERS: dict[type[exp.Expression], Callable[..., Awaitable[Result]]] = {
     ShowGrants: _show_grants,
 }
 """The engine's runners for the user and privilege statements."""
+
+
+# -- SET PASSWORD: MySQL's other way to write ALTER USER ... IDENTIFIED BY (same rules) ----
+
+from stagedb.sql.user_nodes import SetPassword  # noqa: E402  (kept with its runner)
+
+
+async def _set_password(engine: Engine, statement: SetPassword, session: SessionInfo) -> Result:
+    """``SET PASSWORD [FOR user] = '...'``: the user's own password, or root's for anyone."""
+    return await _alter_user(engine, statement.as_alter_user(session.user), session)
+
+
+USER_RUNNERS[SetPassword] = _set_password

@@ -2,7 +2,8 @@
 
 The secrets: root's and the users' passwords (old and new, and wrong guesses),
 an external stage's credentials, and the presigned-URL key.  The server runs
-at DEBUG, its most talkative level.
+at DEBUG, its most talkative level.  Passwords are also set with SET PASSWORD,
+and statements holding secrets are looked at in SHOW PROCESSLIST while they run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
+import pymysql.cursors
 from accesstools import HttpReply, http, upload
 from conftest import ServerProcess, start_server
 from s3fixtures import AWS_ENV, MotoS3
@@ -20,6 +22,7 @@ ROOT_PW = "Root-Secret-7f3a9c"
 BOB_PW = "Bob-Secret-41d2e8"
 BOB_NEW_PW = "Bob-Newer-Secret-c0ffee"
 ALICE_PW = "Alice-Secret-93b7aa"
+BOB_SET_PW = "Bob-Set-Secret-4e77d1"
 WRONG_PW = "Wrong-Guess-55e1f0"
 STAGE_KEY_ID = "AKIASTAGEKEY7Q2W"
 STAGE_SECRET = "Stage-Secret-Key-9b1e4d"
@@ -115,6 +118,7 @@ def full_session(server: ServerProcess, moto: MotoS3, t: Transcript) -> None:
         "LIST @ext", "REMOVE @ext", "DROP STAGE ext", "SHOW STAGES", "DESC STAGE ext",
         "SHOW GRANTS", "SHOW USERS", f"ALTER USER alice IDENTIFIED BY '{WRONG_PW}'",
     )  # fmt: skip
+    set_password_and_processlist(server, t, connection)
     # wrong and old passwords on both ports
     for password in (WRONG_PW, BOB_PW, ""):
         t.sql(server, "bob", password, "SELECT 1")
@@ -124,6 +128,57 @@ def full_session(server: ServerProcess, moto: MotoS3, t: Transcript) -> None:
     t.reply(upload(server, "~", ("nobody", WRONG_PW)))
     t.reply(http(f"{server.http_url}/v1/health"))
     t.sql(server, *root, "DROP USER bob", "DROP USER root", "SHOW USERS")
+
+
+def set_password_and_processlist(server: ServerProcess, t: Transcript, connection: str) -> None:
+    """SET PASSWORD in every form, and SHOW PROCESSLIST while statements with secrets run."""
+    t.sql(
+        server, "bob", BOB_NEW_PW,
+        f"SET PASSWORD = '{BOB_SET_PW}'",
+        f"SET PASSWORD FOR bob '{BOB_SET_PW}'",  # syntax errors quoting passwords
+        f"SET PASSWORD = '{BOB_SET_PW}' REPLACE '{BOB_NEW_PW}'",
+        f"SET PASSWORD FOR 'bob'@'%' = '{BOB_NEW_PW}'",
+    )  # fmt: skip
+    t.sql(server, "alice", ALICE_PW, f"SET PASSWORD FOR bob = '{WRONG_PW}'")  # denied
+    t.sql(server, "root", WRONG_PW, f"SET PASSWORD FOR bob = '{WRONG_PW}'")  # no login
+    # a script whose last statement streams a big result the client stops reading
+    big = (
+        "SELECT a.WORD, b.WORD FROM information_schema.KEYWORDS a, "
+        "information_schema.KEYWORDS b, information_schema.KEYWORDS c LIMIT 5000000"
+    )
+    running = {
+        "bob": (BOB_NEW_PW, f"SET PASSWORD FOR CURRENT_USER() = '{BOB_NEW_PW}'; {big}"),
+        "alice": (
+            ALICE_PW,
+            f"CREATE STAGE IF NOT EXISTS ext URL = 's3://{BUCKET}/data/' {connection}; {big}",
+        ),
+    }
+    stalled = []  # connections and cursors (a cursor let go of would read all its rows)
+    try:
+        for user, (password, script) in running.items():
+            conn = server.connect(
+                user=user, password=password, cursorclass=pymysql.cursors.SSCursor,
+                client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
+            )  # fmt: skip
+            cur = conn.cursor()
+            stalled.append((conn, cur))
+            cur.execute(script)
+            assert cur.fetchone() is not None
+        shown = len(t.seen)
+        t.sql(
+            server, "root", ROOT_PW,
+            "SHOW FULL PROCESSLIST", "SHOW PROCESSLIST",
+            "SELECT INFO FROM information_schema.PROCESSLIST",
+        )  # fmt: skip
+        t.sql(server, "bob", BOB_NEW_PW, "SHOW FULL PROCESSLIST")
+        listed = "\n".join(t.seen[shown:])
+        assert "SET PASSWORD FOR CURRENT_USER() = '***'; SELECT" in listed
+        assert "SECRET_ACCESS_KEY = '***'" in listed
+    finally:
+        for conn, _ in stalled:
+            if conn._result is not None:  # the rest is never read
+                conn._result.unbuffered_active = False
+            conn.close()
 
 
 def test_no_secret_in_any_result_error_or_log(data_dir: Path, moto_s3: MotoS3) -> None:
@@ -146,14 +201,17 @@ def test_no_secret_in_any_result_error_or_log(data_dir: Path, moto_s3: MotoS3) -
     secrets = {
         "root password": ROOT_PW, "bob's password": BOB_PW, "bob's new password": BOB_NEW_PW,
         "alice's password": ALICE_PW, "a wrong guess": WRONG_PW,
+        "bob's password set with SET PASSWORD": BOB_SET_PW,
         "the stage's secret key": STAGE_SECRET, "the stage's key id": STAGE_KEY_ID,
         "the presign key": presign_key,
     }  # fmt: skip
     for what, secret in secrets.items():
         assert secret not in seen, f"{what} in a result or error"
         assert secret not in log, f"{what} in the server log"
+        beginning = secret[:12]  # an error's near text is cut after 30 characters
+        assert beginning not in seen and beginning not in log, f"the beginning of {what}"
     # on disk, passwords are not anywhere (the stage's keys are, in its catalog record)
-    passwords = (ROOT_PW, BOB_PW, BOB_NEW_PW, ALICE_PW, WRONG_PW)
+    passwords = (ROOT_PW, BOB_PW, BOB_NEW_PW, ALICE_PW, WRONG_PW, BOB_SET_PW)
     for path in data_dir.rglob("*"):
         if path.is_file():
             content = path.read_bytes()

@@ -1,22 +1,27 @@
 """One MySQL connection with stagedb's transport rules: TLS requirement, login
-throttling, packet size limit and idle timeouts.
+throttling, packet size limit, idle and write timeouts.
 
 mysql-mimic's Connection and MysqlStream do the protocol; this module adds the
 checks MySQL makes at the same points: ``require_secure_transport`` and the
 lockout before a password is looked at, ``max_allowed_packet`` on every packet
-read, ``connect_timeout`` while logging in and ``wait_timeout`` between
-commands.  A refused login closes the connection at once: no session is set up.
+read, ``connect_timeout`` while logging in, ``wait_timeout`` between commands
+and ``net_write_timeout`` on every write a client does not read.  A refused
+login closes the connection at once: no session is set up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
+import termios
 from dataclasses import dataclass
+from fcntl import ioctl
 from ssl import SSLContext
 from typing import Any
 
+from mysql_mimic.constants import KillKind
 from mysql_mimic.errors import MysqlError
 from mysql_mimic.stream import ConnectionClosed, MysqlStream
 
@@ -26,6 +31,7 @@ from stagedb.errors import (
     LoginThrottled,
     PacketTooLarge,
     StageDBError,
+    WriteTimeout,
 )
 from stagedb.mysql.replies import ReplyingConnection
 from stagedb.throttle import LoginThrottle
@@ -45,6 +51,7 @@ class MysqlLimits:
     connect_timeout: float = 10.0
     wait_timeout: float = 28800.0
     require_tls: bool = False
+    write_timeout: float = 60.0
 
 
 class LoginRefused(BaseException):
@@ -66,7 +73,7 @@ class LimitedStream:
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limits: MysqlLimits
     ) -> None:
-        self.inner = MysqlStream(reader, writer)
+        self.inner = MysqlStream(reader, TimedWriter(writer, limits.write_timeout))
         self.reader = reader
         self.writer = writer
         # the hot paths, bound once (everything else goes through __getattr__)
@@ -164,10 +171,61 @@ class LimitedStream:
                 async with asyncio.timeout(_LINGER):
                     while discard > 0 and (chunk := await self.reader.read(min(discard, 65536))):
                         discard -= len(chunk)
-        except (OSError, TimeoutError, RuntimeError) as reason:
+        except (OSError, TimeoutError, RuntimeError, WriteTimeout) as reason:
             logger.debug("Could not send %s: %s", error.name, reason)
         finally:
             self.writer.transport.abort()
+
+
+class TimedWriter:
+    """The connection's StreamWriter, whose ``drain`` gives up on a client that reads
+    nothing for ``timeout`` seconds (MySQL's ``net_write_timeout``).
+
+    Waiting counts only while no byte leaves (neither the transport's buffer nor
+    the kernel's send queue gets shorter): a slow reader that keeps reading is
+    never cut off.  On the timeout the connection is aborted (the client is
+    not reading, so no error can reach it) and WriteTimeout is raised.  MysqlStream
+    (compiled, not subclassable) writes through this object.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter, timeout: float) -> None:
+        self.writer = writer
+        self.timeout = timeout
+        self.write = writer.write
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.writer, name)
+
+    async def drain(self) -> None:
+        """Wait until the client has taken most of what was written (or time out)."""
+        pending = _unsent(self.writer.transport)
+        while True:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self.writer.drain()
+                return
+            except TimeoutError:
+                transport = self.writer.transport  # TLS may have replaced it meanwhile
+                left = _unsent(transport)
+                if left >= pending:
+                    transport.abort()
+                    raise WriteTimeout() from None
+                pending = left  # the client is reading, slowly: wait on
+
+
+_OUTQ = getattr(termios, "TIOCOUTQ", None)
+"""Linux's ioctl for the bytes a socket has not had acknowledged (SIOCOUTQ)."""
+
+
+def _unsent(transport: asyncio.BaseTransport) -> int:
+    """Bytes written to ``transport`` that the client has not taken yet."""
+    assert isinstance(transport, asyncio.WriteTransport)
+    size = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    if _OUTQ is not None and sock is not None:
+        with contextlib.suppress(OSError, ValueError):
+            size += struct.unpack("i", ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0"))[0]
+    return size
 
 
 def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
@@ -192,6 +250,28 @@ class StageConnection(ReplyingConnection):
         self.throttle = throttle
         peer = self.stream.writer.get_extra_info("peername")
         self.address = str(peer[0]) if isinstance(peer, tuple) else "localhost"
+        # where the client connects from, as SHOW PROCESSLIST's Host shows it
+        self.host = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "localhost"
+
+    @property
+    def user(self) -> str | None:
+        """The logged-in user (None until the login succeeded)."""
+        user: str | None = self.session.username
+        return user
+
+    @property
+    def database(self) -> str | None:
+        """The session's current database."""
+        database: str | None = self.session.database
+        return database
+
+    def drop(self) -> None:
+        """KILL CONNECTION from another session: the session ends with an error packet
+        ("Session was killed"), or at once if the client is not taking what was sent."""
+        self.kill(KillKind.CONNECTION)
+        transport = self.stream.writer.transport
+        if transport.get_write_buffer_size():  # the kernel's buffers are full already
+            transport.abort()
 
     @property
     def is_tls(self) -> bool:
@@ -226,3 +306,5 @@ class StageConnection(ReplyingConnection):
             attempt.succeeded()
         stream.logged_in = True
         stream.timeout = stream.limits.wait_timeout
+        if self.activity.command == "Connect":
+            self.activity.sleep()

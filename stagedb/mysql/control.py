@@ -1,4 +1,5 @@
-"""Connection bookkeeping for the MySQL port, so a shutdown can close every connection."""
+"""Connection bookkeeping for the MySQL port: SHOW PROCESSLIST and KILL read it, and a
+shutdown closes every connection."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ class ServerControl(LocalControl):
         self._open.add(connection_id)
         self._all_closed.clear()
         return connection_id
+
+    def connections(self) -> list[Any]:
+        """The open connections (logged in or not), oldest first."""
+        return list(self._connections.values())
 
     async def remove(self, connection_id: int) -> None:
         """Forget a closed connection."""

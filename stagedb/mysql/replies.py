@@ -8,7 +8,13 @@ clients rely on and mysql-mimic leaves out:
 - column definitions carry NOT_NULL / UNSIGNED / BINARY / NUM flags, the
   ``binary`` character set (63) for numbers and dates and MySQL's display lengths
   (see :mod:`stagedb.mysql.column_flags`), in text and binary (prepared) result sets;
-- the handshake already says SERVER_STATUS_AUTOCOMMIT, as MySQL's does.
+- the handshake already says SERVER_STATUS_AUTOCOMMIT, as MySQL's does;
+- each connection keeps its :class:`Activity` (command, state, statement, since
+  when) for SHOW PROCESSLIST, and KILL QUERY stops only a running statement,
+  which ends with MySQL's 1317 "Query execution was interrupted";
+- streamed result sets are sent as they are made (not gathered in memory), so a
+  client that stops reading holds the statement up and ``mysql_write_timeout``
+  can end it.
 """
 
 from __future__ import annotations
@@ -29,11 +35,49 @@ from mysql_mimic.stream import ConnectionClosed
 from mysql_mimic.types import Commands, ServerStatus
 from mysql_mimic.utils import aiterate, cooperative_iterate
 
+from stagedb.errors import QueryInterrupted, WriteTimeout
 from stagedb.mysql.column_flags import column_definition
 
 logger = logging.getLogger("mysql_mimic.connection")  # its filter keeps client errors quiet
 
 _BATCH = 1000
+
+COMMAND_NAMES = {
+    Commands.COM_QUERY: "Query", Commands.COM_STMT_PREPARE: "Prepare",
+    Commands.COM_STMT_SEND_LONG_DATA: "Long Data", Commands.COM_STMT_EXECUTE: "Execute",
+    Commands.COM_STMT_FETCH: "Fetch", Commands.COM_STMT_RESET: "Reset stmt",
+    Commands.COM_STMT_CLOSE: "Close stmt", Commands.COM_PING: "Ping",
+    Commands.COM_CHANGE_USER: "Change user", Commands.COM_RESET_CONNECTION: "Reset Connection",
+    Commands.COM_DEBUG: "Debug", Commands.COM_INIT_DB: "Init DB",
+    Commands.COM_FIELD_LIST: "Field List", Commands.COM_STATISTICS: "Statistics",
+    Commands.COM_PROCESS_KILL: "Kill",
+}  # fmt: skip
+"""MySQL's names of the commands, as SHOW PROCESSLIST's Command column shows them."""
+
+
+@dataclass
+class Activity:
+    """What a connection is doing, for SHOW PROCESSLIST (MySQL's Command, State, Info, Time)."""
+
+    command: str = "Connect"
+    state: str = "login"
+    info: str | None = None
+    since: float = field(default_factory=time.monotonic)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a command is running (KILL QUERY has something to stop)."""
+        return self.command not in ("Sleep", "Connect")
+
+    def start(self, command: str) -> None:
+        """A command from the client began."""
+        self.command, self.state, self.info = command, "executing", None
+        self.since = time.monotonic()
+
+    def sleep(self) -> None:
+        """The connection waits for the client's next command."""
+        self.command, self.state, self.info = "Sleep", "", None
+        self.since = time.monotonic()
 
 
 @dataclass
@@ -62,6 +106,9 @@ class ReplyingConnection(Connection):
         super().__init__(*args, **kwargs)
         self.stats = stats
         self.status_flags = ServerStatus.SERVER_STATUS_AUTOCOMMIT
+        self.activity = Activity()
+        self.ending = False
+        """Set to close the connection once the current command is answered."""
         self._commands: dict[int, Callable[[bytes], Awaitable[None]]] = {
             Commands.COM_QUERY: self.handle_query,
             Commands.COM_STMT_PREPARE: self.handle_stmt_prepare,
@@ -77,18 +124,37 @@ class ReplyingConnection(Connection):
             Commands.COM_INIT_DB: self.handle_init_db,
             Commands.COM_FIELD_LIST: self.handle_field_list,
             Commands.COM_STATISTICS: self.handle_statistics,
+            Commands.COM_PROCESS_KILL: self.handle_process_kill,
         }
 
     async def start(self) -> None:
-        """Serve the connection, counted in COM_STATISTICS' ``Threads``."""
+        """Serve the connection, counted in COM_STATISTICS' ``Threads``.
+
+        A client that stopped reading for ``mysql_write_timeout`` has been cut
+        off (MySQL's "aborted connection"): that ends the connection, logged once.
+        """
         self.stats.threads += 1
         try:
             await super().start()
+        except WriteTimeout:
+            logger.warning(
+                "Closed MySQL connection %s: the client read nothing for the write timeout",
+                self.connection_id,
+            )
         finally:
             self.stats.threads -= 1
 
     async def command_phase(self) -> None:
-        """mysql-mimic's command loop, with a table of commands that includes COM_STATISTICS."""
+        """mysql-mimic's command loop, with a table of commands that includes COM_STATISTICS.
+
+        A client that went away mid-answer ends the connection quietly.
+        """
+        try:
+            await self._serve_commands()
+        except ConnectionError as error:
+            logger.info("Connection %s lost: %s", self.connection_id, error)
+
+    async def _serve_commands(self) -> None:
         while True:
             try:
                 data = await self.stream.read()
@@ -99,6 +165,7 @@ class ReplyingConnection(Connection):
                 if data[0] == Commands.COM_QUIT:
                     return
                 self.stats.questions += 1
+                self.activity.start(COMMAND_NAMES.get(data[0], "Query"))
                 handler = self._commands.get(data[0])
                 if handler is None:
                     raise MysqlError(
@@ -114,15 +181,39 @@ class ReplyingConnection(Connection):
                 logger.info("Query killed on connection %s", self.connection_id)
                 if self._task is not None:
                     self._task.uncancel()
-                await self.stream.write(
-                    self.error(msg="Query was killed", code=ErrorCode.SESSION_WAS_KILLED)
-                )
                 self._kill = None
+                killed = QueryInterrupted()
+                await self.stream.write(self.error(msg=str(killed), code=killed.errno))
+            except (WriteTimeout, ConnectionError):
+                raise
             except Exception as error:
                 logger.exception(error)
                 await self.stream.write(self.error(msg=error))
             finally:
                 self.stream.reset_seq()
+                self.activity.sleep()
+            if self.ending:
+                return
+
+    async def query(self, sql: str, query_attrs: dict[str, str]) -> ResultSet:
+        """Run a statement, shown in SHOW PROCESSLIST while it runs."""
+        self.activity.info = sql
+        result: ResultSet = await super().query(sql, query_attrs)
+        return result
+
+    def kill(self, kind: KillKind = KillKind.CONNECTION) -> None:
+        """KILL: QUERY stops only a running statement (an idle connection is left alone)."""
+        if kind == KillKind.QUERY and not self.activity.busy:
+            return
+        super().kill(kind)
+
+    async def handle_process_kill(self, data: bytes) -> None:
+        """COM_PROCESS_KILL (``mysql_kill()``, ``mysqladmin kill``): ``KILL id``, same rules."""
+        if len(data) < 4:
+            raise MysqlError("Malformed COM_PROCESS_KILL packet", ErrorCode.MALFORMED_PACKET)
+        target = int.from_bytes(data[:4], "little")
+        await self.query(f"KILL {target}", {})
+        await self.stream.write(self.ok())
 
     async def handle_statistics(self, data: bytes) -> None:
         """COM_STATISTICS: a human-readable status line (not an OK packet)."""
@@ -151,6 +242,7 @@ class ReplyingConnection(Connection):
             for start in range(0, affected_rows, 10_000):
                 self.stream.write_text_rows(result_set.rows[start : start + 10_000], columns)
                 if start + 10_000 < affected_rows:
+                    await self.stream.drain()  # sent as made: memory stays bounded
                     await asyncio.sleep(0)
         else:
             batch: list[bytes] = []
@@ -160,6 +252,7 @@ class ReplyingConnection(Connection):
                 if len(batch) >= _BATCH:
                     self.stream.write_many(batch)
                     batch = []
+                    await self.stream.drain()  # sent as made: memory stays bounded
             if batch:
                 self.stream.write_many(batch)
         await self.stream.write(self.ok_or_eof(affected_rows=affected_rows), drain=False)

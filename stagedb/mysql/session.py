@@ -17,6 +17,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mysql_mimic import Session
+from mysql_mimic.constants import KillKind
 from mysql_mimic.errors import ErrorCode, MysqlError
 from mysql_mimic.results import AllowedResult
 from mysql_mimic.session import Middleware, Query
@@ -26,12 +27,16 @@ from sqlglot import expressions as exp
 from sqlglot.executor import execute
 
 from stagedb.engine import Engine, SessionInfo
-from stagedb.errors import InvalidConfig, StageDBError
+from stagedb.errors import BadArguments, InvalidConfig, QueryInterrupted, StageDBError
+from stagedb.mysql import processlist
+from stagedb.mysql.model import INFO_SCHEMA
 from stagedb.mysql.static import constant_select
 from stagedb.mysql.translate import to_mysql_error, to_result_set
 from stagedb.sql import StageDB, parse_statements
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from stagedb.mysql.metadata import Metadata
 
 # The table machinery (stagedb.mysql.metadata, stagedb.tables.plan) loads pyarrow,
@@ -149,6 +154,9 @@ class StageSession(Session):
         super()._set_variable(setitem)
 
     async def _show(self, expression: exp.Show) -> AllowedResult:
+        if expression.name.upper() == "PROCESSLIST":
+            rows = self._process_rows()
+            return processlist.processlist_result(rows, full=bool(expression.args.get("full")))
         metadata = self.metadata
         if metadata.handles(expression):
             return await metadata.show(expression, self.database)
@@ -170,16 +178,49 @@ class StageSession(Session):
         from stagedb.tables.plan import QueryContext, run_select
 
         metadata = self.metadata
+
+        async def other_table(database: str, name: str) -> pa.Table:
+            if database.lower() == INFO_SCHEMA and name.upper() == "PROCESSLIST":
+                return processlist.processlist_table(self._process_rows())
+            return await metadata.system_table(database, name)
+
         context = QueryContext(
             engine=self.engine,
             session=self._session_info,
             database_name=self.database_name,
             current_database=self.database,
-            other_table=metadata.system_table,
+            other_table=other_table,
         )
         result = await run_select(q.expression, context)
         names = _column_names(q.expression, [field.name for field in result.schema], q.sql)
         return arrow_result_set(result.schema, names, result.rows)
+
+    # -- SHOW PROCESSLIST and KILL ----------------------------------------------------
+
+    def _process_rows(self) -> list[processlist.ProcessRow]:
+        """The server's MySQL connections this session's user may see."""
+        return processlist.process_rows(self.connection.control.connections(), self.username or "")
+
+    async def _kill_middleware(self, q: Query) -> AllowedResult:
+        """``KILL [CONNECTION | QUERY] id``: root kills any connection, others their own."""
+        if not isinstance(q.expression, exp.Kill):
+            return await q.next()
+        target = q.expression.this
+        if not (isinstance(target, exp.Literal) and target.is_int):
+            raise BadArguments("KILL takes a connection id, as SHOW PROCESSLIST shows it")
+        query = q.expression.text("kind").upper() == "QUERY"
+        connection = self.connection
+        process = processlist.killable(
+            connection.control.connections(), self.username or "", int(target.name)
+        )
+        if process is connection:  # as MySQL: this statement is interrupted ...
+            self.connection.ending = not query  # ... and KILL CONNECTION ends the session
+            raise QueryInterrupted()
+        if query:
+            process.kill(KillKind.QUERY)
+        else:
+            process.drop()
+        return [], []
 
     async def query(self, expression: exp.Expression, sql: str, attrs: dict[str, str]) -> Any:
         """Statements no middleware answered: stagedb does not run them."""

@@ -68,9 +68,24 @@ class ShowGrants(exp.Expression):
     arg_types: ClassVar[dict[str, bool]] = {"this": False}
 
 
+class SetPassword(exp.Expression):
+    """``SET PASSWORD [FOR user | FOR CURRENT_USER()] = 'password'`` (MySQL's other way to
+    write ``ALTER USER user IDENTIFIED BY 'password'``; no user: the session's own)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": False, "password": True}
+
+    def as_alter_user(self, current_user: str) -> AlterUser:
+        """The ``ALTER USER`` this statement stands for, run by ``current_user``."""
+        user = self.args.get("this")
+        if user is None or isinstance(user, exp.CurrentUser):
+            user = UserName(this=exp.Literal.string(current_user))
+        return AlterUser(this=user.copy(), password=self.args["password"].copy())
+
+
 USER_STATEMENTS: tuple[type[exp.Expression], ...] = (
     CreateUser,
     AlterUser,
+    SetPassword,
     DropUser,
     GrantPrivileges,
     RevokePrivileges,

@@ -2,8 +2,9 @@
 
 They extend the stage dialect through sqlglot's own tables, as the stage
 statements do (``STATEMENT_PARSERS``, ``SHOW_PARSERS``, ``TRANSFORMS``):
-CREATE / ALTER / DROP USER, GRANT, REVOKE, SHOW USERS and SHOW GRANTS (which
-stock sqlglot cannot parse with MySQL's ``FOR 'user'@'host'``).  See
+CREATE / ALTER / DROP USER, SET PASSWORD, GRANT, REVOKE, SHOW USERS and SHOW
+GRANTS (the last two of which stock sqlglot cannot parse with MySQL's
+``FOR 'user'@'host'``).  See
 ``grammar/stage.ebnf``.
 """
 
@@ -25,6 +26,7 @@ from stagedb.sql.user_nodes import (
     DropUser,
     GrantPrivileges,
     RevokePrivileges,
+    SetPassword,
     ShowGrants,
     ShowUsers,
     UserName,
@@ -47,6 +49,7 @@ class StageDBUserParser(StageDBParser):
         TokenType.ALTER: lambda self: self._parse_alter_user_or_default(),
         TokenType.GRANT: lambda self: self._parse_grant_privileges(GrantPrivileges, "TO"),
         TokenType.REVOKE: lambda self: self._parse_grant_privileges(RevokePrivileges, "FROM"),
+        TokenType.SET: lambda self: self._parse_set_password_or_default(),
     }
 
     SHOW_PARSERS: ClassVar[dict[str, Callable[[Any], exp.Expr | None]]] = {
@@ -83,16 +86,36 @@ class StageDBUserParser(StageDBParser):
         return ShowUsers()
 
     def _parse_show_grants(self) -> ShowGrants:
-        user: exp.Expression | None = None
-        if self._match(TokenType.FOR):
-            if self._match(TokenType.CURRENT_USER):
-                if self._match(TokenType.L_PAREN) and not self._match(TokenType.R_PAREN):
-                    self.raise_error("Expected ) after CURRENT_USER(")
-                user = exp.CurrentUser()
-            else:
-                user = self._parse_user_name()
+        user = self._parse_user_or_current() if self._match(TokenType.FOR) else None
         self._expect_end()
         return ShowGrants(this=user)
+
+    def _parse_user_or_current(self) -> exp.Expression:
+        """A user, or ``CURRENT_USER`` / ``CURRENT_USER()``."""
+        if self._match(TokenType.CURRENT_USER):
+            if self._match(TokenType.L_PAREN) and not self._match(TokenType.R_PAREN):
+                self.raise_error("Expected ) after CURRENT_USER(")
+            return exp.CurrentUser()
+        return self._parse_user_name()
+
+    def _parse_set_password_or_default(self) -> exp.Expression | None:
+        """``SET PASSWORD [FOR user] = 'password'``; any other SET is MySQL's."""
+        token = self._curr
+        if not token or token.token_type in _NAME_TOKENS or token.text.upper() != "PASSWORD":
+            return self._parse_set()
+        self._advance()
+        user = self._parse_user_or_current() if self._match(TokenType.FOR) else None
+        if self._match_text_seq("TO", "RANDOM"):
+            self.raise_error("stagedb does not make up passwords: write SET PASSWORD = 'password'")
+        if not self._match_set((TokenType.EQ, TokenType.COLON_EQ)):
+            self.raise_error("Expected = 'password' after SET PASSWORD [FOR user]")
+        if self._curr and self._curr.text.upper() == "PASSWORD" and self._next:
+            self.raise_error(
+                "PASSWORD('...') is gone since MySQL 8.0: write SET PASSWORD = 'password'"
+            )
+        password = self._expect_string("SET PASSWORD =")
+        self._expect_end()
+        return SetPassword(this=user, password=password)
 
     def _parse_grant_privileges(
         self, node: type[GrantPrivileges], preposition: str
@@ -211,6 +234,12 @@ def _identified_sql(verb: str, exists: str) -> Callable[[StageDBGenerator, Any],
     return generate
 
 
+def _set_password_sql(self: StageDBGenerator, e: SetPassword) -> str:
+    user = e.args.get("this")
+    target = f" FOR {_user_sql(self, user)}" if user is not None else ""
+    return f"SET PASSWORD{target} = {self.sql(e, 'password')}"
+
+
 def _drop_user_sql(self: StageDBGenerator, e: DropUser) -> str:
     return f"DROP USER{_exists(e, 'IF EXISTS')} {_user_sql(self, e.this)}"
 
@@ -238,6 +267,7 @@ class StageDBUserGenerator(StageDBGenerator):
         CreateUser: _identified_sql("CREATE USER", "IF NOT EXISTS"),
         AlterUser: _identified_sql("ALTER USER", "IF EXISTS"),
         DropUser: _drop_user_sql,
+        SetPassword: _set_password_sql,
         GrantPrivileges: _grant_sql("GRANT", "TO"),
         RevokePrivileges: _grant_sql("REVOKE", "FROM"),
         ShowUsers: lambda _self, _e: "SHOW USERS",
