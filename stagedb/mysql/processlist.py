@@ -22,7 +22,7 @@ from mysql_mimic.errors import SQLSTATES
 from mysql_mimic.types import ColumnType
 
 from stagedb.errors import KillDenied, QueryInterrupted, UnknownThread
-from stagedb.mysql.column_flags import describe
+from stagedb.mysql.column_flags import result_column
 from stagedb.sql.redact import redact_statement
 from stagedb.users import ROOT
 
@@ -119,9 +119,7 @@ def _columns() -> list[ResultColumn]:
     kinds = (number, text, text, text, text, ColumnType.LONG, text, text)
     not_null = {"Id", "User", "Host", "Command", "Time"}
     return [
-        describe(
-            ResultColumn(name=name, type=kind), nullable=name not in not_null, unsigned=name == "Id"
-        )
+        result_column(name, kind, nullable=name not in not_null, unsigned=name == "Id")
         for name, kind in zip(COLUMN_NAMES, kinds, strict=True)
     ]
 
@@ -136,14 +134,11 @@ def processlist_result(rows: list[ProcessRow], full: bool) -> ResultSet:
 
 def processlist_table(rows: list[ProcessRow]) -> pa.Table:
     """information_schema.PROCESSLIST (full statements), for SELECTs."""
-    import pyarrow as pa  # loaded with the table machinery, not at start-up
+    from stagedb.mysql.infoschema import SYSTEM_COLUMNS  # loads pyarrow: not at start-up
+    from stagedb.tables.arrow import arrow_schema, rows_table
 
-    from stagedb.mysql.infoschema import SYSTEM_TABLES
-
-    spec = SYSTEM_TABLES["PROCESSLIST"]
-    values = [row.values(full=True) for row in rows]
-    arrays = [pa.array([value[i] for value in values], kind) for i, (_, kind) in enumerate(spec)]
-    return pa.Table.from_arrays(arrays, schema=pa.schema([pa.field(n, k) for n, k in spec]))
+    schema = arrow_schema(SYSTEM_COLUMNS["PROCESSLIST"])
+    return rows_table(schema, [row.values(full=True) for row in rows])
 
 
 def killable(processes: Iterable[Process], killer: str, target: int) -> Process:
