@@ -13,52 +13,196 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import click
+
 from stagedb.errors import InvalidConfig
+
+SETTING = "stagedb.setting"
+"""The key of a Config field's ``Setting`` in the field's dataclass metadata."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one Config field shows on ``stagedb serve``: help text, click type, flag shape.
+
+    The flag is ``--<field-name>`` (``--x/--no-x`` for a bool), the environment variable
+    ``STAGEDB_<FIELD_NAME>`` and the default the field's; ``flag`` and ``envvar`` change that.
+    """
+
+    help: str | None
+    type: click.ParamType[Any] | None = None
+    show_default: bool = True
+    flag: str = ""
+    metavar: str | None = None
+    multiple: bool = False
+    envvar: bool = True
+
+
+def setting(
+    default: T,
+    help: str | None,
+    *,
+    type: click.ParamType[Any] | None = None,
+    show_default: bool = True,
+) -> T:
+    """A Config field with ``default``, described once for the command line."""
+    return field(default=default, metadata={SETTING: Setting(help, type, show_default)})
+
+
+PORT = click.IntRange(0, 65535)
+"""A TCP port (0: any free port)."""
+SECONDS = click.FloatRange(0, min_open=True)
+"""A timeout: seconds, more than 0."""
 
 
 @dataclass(frozen=True)
 class Config:
-    """Everything ``stagedb serve`` needs to run."""
+    """Everything ``stagedb serve`` needs to run.
 
-    host: str = "127.0.0.1"
-    mysql_port: int = 3307
-    http_port: int = 8000
-    data: str = "./stagedb-data"
-    root_password: str = ""
-    log_level: str = "INFO"
-    max_upload_size: int = 10 * 1024**3
-    public_url: str = ""
-    storage_options: dict[str, str] = field(default_factory=dict)
+    Each field is one setting, described once: its default and (``setting``) its help and
+    click type; ``stagedb serve`` builds its flag and environment variable from that, and
+    the ``--config`` TOML file takes the field's name as its key.
+    """
+
+    host: str = setting("127.0.0.1", "Address both ports bind to.")
+    mysql_port: int = setting(3307, "MySQL protocol port (0: any free port).", type=PORT)
+    http_port: int = setting(8000, "HTTP side port.", type=PORT)
+    data: str = setting(
+        "./stagedb-data", "Local path or fsspec URL holding the catalog and internal stages."
+    )
+    root_password: str = setting(
+        "", "Password of the root user (default: empty).", show_default=False
+    )
+    log_level: str = setting(
+        "INFO", None, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+    )
+    max_upload_size: int = setting(
+        10 * 1024**3,
+        "Largest upload request body the HTTP port accepts, in bytes.",
+        type=click.IntRange(1),
+    )
+    public_url: str = setting(
+        "",
+        "Base URL of the HTTP port in presigned URLs (default: http://HOST:PORT).",
+        show_default=False,
+    )
+    storage_options: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            SETTING: Setting(
+                "Option of the data location's storage, repeatable: for s3:// endpoint_url, "
+                "region, key (access_key_id), secret (secret_access_key), token "
+                "(session_token), ... Also STAGEDB_STORAGE_OPTIONS (a JSON object) and "
+                "[storage_options] in the config file.",
+                show_default=False,
+                flag="--storage-option",
+                metavar="KEY=VALUE",
+                multiple=True,
+                envvar=False,
+            )
+        },
+    )
     # REST families (issue 5): the one database and schema they answer for, the largest
     # page of a list, and each user's requests per second (0: no limit).
-    rest_database: str = "stagedb"
-    rest_schema: str = "public"
-    rest_page_size: int = 1000
-    rest_rate_limit: float = 1000.0
+    rest_database: str = setting(
+        "stagedb", "Database name the Snowflake-style REST API answers for."
+    )
+    rest_schema: str = setting("public", "Schema name the Snowflake-style REST API answers for.")
+    rest_page_size: int = setting(
+        1000,
+        "Largest page of a REST list (larger pageSize values are lowered to it).",
+        type=click.IntRange(1, 100_000),
+    )
+    rest_rate_limit: float = setting(
+        1000.0,
+        "REST requests per second per user, in bursts of up to one second's worth "
+        "(0: no limit); over it the answer is 429.",
+        type=click.FloatRange(0),
+    )
 
     # --- Transport security and limits (issue 6); README "Transport security and limits".
-    tls_cert: str = ""
-    tls_key: str = ""
-    require_tls: bool = False
-    login_max_failures: int = 5
-    login_lockout: float = 1.0
-    login_lockout_max: float = 300.0
-    login_failure_window: float = 3600.0
-    mysql_max_connections: int = 151
-    mysql_max_packet_size: int = 64 * 1024**2
-    mysql_connect_timeout: float = 10.0
-    mysql_wait_timeout: float = 28800.0
-    mysql_write_timeout: float = 60.0
-    http_max_connections: int = 1000
-    http_max_header_size: int = 8190
-    http_idle_timeout: float = 60.0
-    http_body_timeout: float = 60.0
+    tls_cert: str = setting(
+        "",
+        "PEM certificate (chain): enables TLS on the MySQL port and HTTPS on the HTTP port.",
+        type=click.Path(dir_okay=False),
+        show_default=False,
+    )
+    tls_key: str = setting(
+        "",
+        "PEM private key (unencrypted) of --tls-cert.",
+        type=click.Path(dir_okay=False),
+        show_default=False,
+    )
+    require_tls: bool = setting(
+        False, "Refuse MySQL logins that did not switch to TLS (needs --tls-cert)."
+    )
+    login_max_failures: int = setting(
+        5,
+        "Failed logins of one user from one address before lockouts start (0: never).",
+        type=click.IntRange(0),
+    )
+    login_lockout: float = setting(
+        1.0,
+        "First lockout, in seconds; each further failure doubles it.",
+        type=click.FloatRange(0),
+    )
+    login_lockout_max: float = setting(
+        300.0, "Longest lockout, in seconds.", type=click.FloatRange(0)
+    )
+    login_failure_window: float = setting(
+        3600.0,
+        "Seconds without a failure after which a user's failures are forgotten.",
+        type=click.FloatRange(0),
+    )
+    mysql_max_connections: int = setting(
+        151, "Open MySQL connections at most; beyond, errno 1040.", type=click.IntRange(1)
+    )
+    mysql_max_packet_size: int = setting(
+        64 * 1024**2,
+        "Largest MySQL packet (max_allowed_packet), in bytes; beyond, errno 1153.",
+        type=click.IntRange(1024),
+    )
+    mysql_connect_timeout: float = setting(
+        10.0, "Seconds a MySQL client has to log in.", type=SECONDS
+    )
+    mysql_wait_timeout: float = setting(
+        28800.0,
+        "Seconds an idle MySQL session is kept (wait_timeout); then errno 4031 and close.",
+        type=SECONDS,
+    )
+    mysql_write_timeout: float = setting(
+        60.0,
+        "Seconds a MySQL client may read nothing of a result (net_write_timeout); then close.",
+        type=SECONDS,
+    )
+    http_max_connections: int = setting(
+        1000, "Open HTTP connections at most; beyond, 503.", type=click.IntRange(1)
+    )
+    http_max_header_size: int = setting(
+        8190,
+        "Longest HTTP request line or header, in bytes; beyond, 400.",
+        type=click.IntRange(256),
+    )
+    http_idle_timeout: float = setting(
+        60.0,
+        "Seconds an HTTP connection may take to send a complete request header after "
+        "connecting or after its previous response (keep-alive idle and slow headers).",
+        type=SECONDS,
+    )
+    http_body_timeout: float = setting(
+        60.0, "Seconds a request body may stall before the connection is closed.", type=SECONDS
+    )
 
     # issue 7: the database holding the stages table and the directory tables
-    database_name: str = "stagedb"
+    database_name: str = setting(
+        "stagedb",
+        "Name of the database holding the stages table and one directory table per stage.",
+    )
 
     def describe(self) -> dict[str, Any]:
         """The settings, with secrets hidden, for logs and start-up messages."""
