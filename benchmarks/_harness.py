@@ -21,12 +21,15 @@ Helpers:
   :class:`OtherLoad`, :func:`log` and friends.
 * :func:`stop_process`, :func:`kill_group`, :func:`exit_cleanly_on_sigterm` --
   cleanup of the process groups a script started, also on SIGTERM.
-* :func:`fmt_seconds`, :func:`fmt_mib`, :func:`fmt_ratio`, :func:`verdict` --
-  output formatting.
+* :func:`run_in_workdir` -- the frame of every script's run: machine notes, a
+  fresh work directory, outside load.
+* re-exported from :mod:`_measure` too: :func:`fmt_seconds`, :func:`fmt_mib`,
+  :func:`fmt_ratio`, :func:`verdict` -- output formatting.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -37,20 +40,26 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Self
+from typing import IO, TYPE_CHECKING, Protocol, Self, TypeVar
 
 import psutil
 import pymysql
+from _measure import MIB as MIB
 from _measure import Block as Block
 from _measure import OtherLoad as OtherLoad
 from _measure import PollingSampler as PollingSampler
 from _measure import RssSampler as RssSampler
 from _measure import current_rss as current_rss
+from _measure import fmt_mib as fmt_mib
+from _measure import fmt_ratio as fmt_ratio
+from _measure import fmt_seconds as fmt_seconds
 from _measure import log as log
 from _measure import machine_busy as machine_busy
 from _measure import other_processes_cpu as other_processes_cpu
 from _measure import read_vmhwm as read_vmhwm
+from _measure import verdict as verdict
 from _measure import wait_until_idle as wait_until_idle
 
 if TYPE_CHECKING:
@@ -61,7 +70,6 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MIB = 1024 * 1024
 
 #: Failures a benchmark step reports and survives (so the other figures still print).
 STEP_ERRORS: tuple[type[BaseException], ...] = (
@@ -542,26 +550,39 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def fmt_seconds(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value < 0.01:
-        return f"{value * 1000:.2f} ms"
-    return f"{value:.3f} s"
+class RunNotes(Protocol):
+    """The notes on the machine every script's results carry."""
+
+    machine: str
+    stagedb_revision: str
+    other_load: str
 
 
-def fmt_mib(value: int | None) -> str:
-    return "n/a" if value is None else f"{value / MIB:.1f} MiB"
+R = TypeVar("R", bound=RunNotes)
 
 
-def fmt_ratio(numerator: float | None, denominator: float | None) -> str:
-    if numerator is None or denominator is None or denominator == 0:
-        return "n/a"
-    return f"{numerator / denominator:.2f}x"
+def run_in_workdir(
+    res: R,
+    args: argparse.Namespace,
+    prefix: str,
+    run: Callable[[R, argparse.Namespace, Path], None],
+) -> None:
+    """Note how busy the machine is, then ``run(res, args, workdir)`` in a fresh work directory.
 
-
-def verdict(ok: bool | None) -> str:
-    return "n/a " if ok is None else ("PASS" if ok else "FAIL")
+    Waits up to ``args.wait_idle`` seconds for the machine to calm down, makes
+    the directory under ``args.workdir`` and removes it afterwards; fills in
+    ``res.machine``, ``res.stagedb_revision`` and ``res.other_load``.
+    """
+    res.machine = machine_busy(args.wait_idle)
+    res.stagedb_revision = stagedb_revision()
+    log(res.machine)
+    workdir = make_workdir(prefix, args.workdir)
+    try:
+        with OtherLoad() as load:
+            run(res, args, workdir)
+        res.other_load = load.summary()
+    finally:
+        remove_tree(workdir)
 
 
 def exit_cleanly_on_sigterm() -> None:

@@ -1,4 +1,4 @@
-"""Measuring helpers for the stagedb benchmarks: memory, machine load, progress output.
+"""Measuring helpers for the stagedb benchmarks: memory, machine load, output.
 
 :mod:`_harness` re-exports all of these, so scripts use them as ``h.<name>``.
 
@@ -9,7 +9,8 @@
 * :func:`machine_busy`, :func:`wait_until_idle`, :class:`OtherLoad` -- how busy
   the machine is before a run (or between measurements), and how much CPU other
   processes used during it (2 cores: it matters).
-* :func:`log` -- progress output on stderr.
+* :func:`log` -- progress output on stderr; :func:`fmt_seconds`, :func:`fmt_mib`,
+  :func:`fmt_ratio`, :func:`verdict` -- report formatting.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from types import TracebackType
 from typing import Self
 
 import psutil
+
+MIB = 1024 * 1024
 
 
 def log(message: str) -> None:
@@ -228,3 +231,32 @@ class OtherLoad(Block):
         if self.cores > 0.1:
             note += "  (WARNING: outside load; figures may be skewed)"
         return note
+
+
+# --------------------------------------------------------------------------- #
+# Formatting
+# --------------------------------------------------------------------------- #
+def fmt_seconds(value: float | None) -> str:
+    """Seconds for a report: ``12.34 ms`` below 10 ms, else ``1.234 s``; ``n/a`` for None."""
+    if value is None:
+        return "n/a"
+    if value < 0.01:
+        return f"{value * 1000:.2f} ms"
+    return f"{value:.3f} s"
+
+
+def fmt_mib(value: int | None) -> str:
+    """Bytes as ``12.3 MiB``; ``n/a`` for None."""
+    return "n/a" if value is None else f"{value / MIB:.1f} MiB"
+
+
+def fmt_ratio(numerator: float | None, denominator: float | None) -> str:
+    """``numerator / denominator`` as ``1.23x``; ``n/a`` if either is missing or the divisor 0."""
+    if numerator is None or denominator is None or denominator == 0:
+        return "n/a"
+    return f"{numerator / denominator:.2f}x"
+
+
+def verdict(ok: bool | None) -> str:
+    """``PASS``, ``FAIL`` or ``n/a `` (not measured), four characters wide."""
+    return "n/a " if ok is None else ("PASS" if ok else "FAIL")

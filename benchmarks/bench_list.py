@@ -525,16 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         file_size=args.file_size,
         expected_rows=args.dirs * args.files_per_dir,
     )
-    res.machine = h.machine_busy(args.wait_idle)
-    res.stagedb_revision = h.stagedb_revision()
-    h.log(res.machine)
-    workdir = h.make_workdir("stagedb-bench-list-", args.workdir)
-    try:
-        with h.OtherLoad() as load:
-            run_all(res, args, workdir)
-        res.other_load = load.summary()
-    finally:
-        h.remove_tree(workdir)
+    h.run_in_workdir(res, args, "stagedb-bench-list-", run_all)
 
     ok = report(res, args.rss_limit_mib)
     if args.json is not None:

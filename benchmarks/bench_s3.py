@@ -880,17 +880,8 @@ def main(argv: list[str] | None = None) -> int:
         server_env=args.server_env_map,
         started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
-    res.machine = h.machine_busy(args.wait_idle)
-    res.stagedb_revision = h.stagedb_revision()
     res.versions = package_versions()
-    h.log(res.machine)
-    workdir = h.make_workdir("stagedb-bench-s3-", args.workdir)
-    try:
-        with h.OtherLoad() as load:
-            run_all(res, args, workdir)
-        res.other_load = load.summary()
-    finally:
-        h.remove_tree(workdir)
+    h.run_in_workdir(res, args, "stagedb-bench-s3-", run_all)
 
     ok = report(res, args)
     if args.json is not None:

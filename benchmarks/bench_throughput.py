@@ -368,29 +368,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def run_all(res: Results, args: argparse.Namespace, workdir: Path) -> None:
+    """Run MariaDB's and stagedb's measurements (unless skipped), filling in ``res``."""
+    if not args.skip_mariadb:
+        try:
+            run_mariadb(res, workdir, args)
+        except h.STEP_ERRORS as exc:
+            res.errors.append(f"MariaDB: {type(exc).__name__}: {exc}")
+    if not args.skip_stagedb:
+        try:
+            run_stagedb(res, workdir, args)
+        except h.STEP_ERRORS as exc:
+            res.errors.append(f"stagedb: {type(exc).__name__}: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     h.exit_cleanly_on_sigterm()
     res = Results(threads=args.threads, warmup=args.warmup, duration=args.duration)
-    res.machine = h.machine_busy(args.wait_idle)
-    res.stagedb_revision = h.stagedb_revision()
-    h.log(res.machine)
-    workdir = h.make_workdir("stagedb-bench-tput-", args.workdir)
-    try:
-        with h.OtherLoad() as load:
-            if not args.skip_mariadb:
-                try:
-                    run_mariadb(res, workdir, args)
-                except h.STEP_ERRORS as exc:
-                    res.errors.append(f"MariaDB: {type(exc).__name__}: {exc}")
-            if not args.skip_stagedb:
-                try:
-                    run_stagedb(res, workdir, args)
-                except h.STEP_ERRORS as exc:
-                    res.errors.append(f"stagedb: {type(exc).__name__}: {exc}")
-        res.other_load = load.summary()
-    finally:
-        h.remove_tree(workdir)
+    h.run_in_workdir(res, args, "stagedb-bench-tput-", run_all)
     ok = report(res, args.show_target, args.ratio_target)
     if args.json is not None:
         args.json.write_text(json.dumps(asdict(res), indent=2) + "\n")

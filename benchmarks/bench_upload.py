@@ -1223,18 +1223,9 @@ def main(argv: list[str] | None = None) -> int:
         settle=args.settle,
         warmup=args.warmup,
     )
-    res.machine = h.machine_busy(args.wait_idle)
-    res.stagedb_revision = h.stagedb_revision()
     res.server_command = " ".join(h.stagedb_command())
     res.versions = versions()
-    h.log(res.machine)
-    workdir = h.make_workdir("stagedb-bench-upload-", args.workdir)
-    try:
-        with h.OtherLoad() as load:
-            run_all(res, args, workdir)
-        res.other_load = load.summary()
-    finally:
-        h.remove_tree(workdir)
+    h.run_in_workdir(res, args, "stagedb-bench-upload-", run_all)
 
     ok = report(res, args.rss_limit_mib, args.min_ratio)
     if args.json is not None:
