@@ -373,6 +373,11 @@ class BigUploads:
             self.sql(f"REMOVE @{BIG_STAGE}")
         time.sleep(self.args.settle)
 
+    def curl(self, *request: str) -> list[str]:
+        """curl sending ``request`` (options and URL): body to the response file, status printed."""
+        timeout, out = str(self.args.upload_timeout), str(self.response)
+        return ["curl", "-sS", "--max-time", timeout, "-o", out, "-w", "%{http_code}", *request]
+
     # -- the three ways ---------------------------------------------------------
 
     def cp_once(self, m: BigMeasurement | None = None) -> None:
@@ -388,60 +393,29 @@ class BigUploads:
 
     def form_once(self, m: BigMeasurement | None = None) -> None:
         assert self.server is not None
-        cmd = [
-            "curl",
-            "-sS",
-            "--max-time",
-            str(self.args.upload_timeout),
-            "-o",
-            str(self.response),
-            "-w",
-            "%{http_code}",
+        cmd = self.curl(
             "-H",
             f"stage_name: {BIG_STAGE}",
             "-F",
             f"upload=@{self.source};filename={FORM_NAME}",
             "-XPUT",
             f"{self.server.http_url}/v1/upload_to_stage",
-        ]
+        )
         self._upload_once(m or self.res.form, cmd, FORM_NAME)
 
     def presigned_once(self, m: BigMeasurement | None = None) -> None:
         assert self.server is not None
         headers = [a for k, v in self.presigned_headers.items() for a in ("-H", f"{k}: {v}")]
-        cmd = [
-            "curl",
-            "-sS",
-            "--max-time",
-            str(self.args.upload_timeout),
-            "-o",
-            str(self.response),
-            "-w",
-            "%{http_code}",
-            *headers,
-            "-T",
-            str(self.source),
-            self.presigned_url,
-        ]
+        cmd = self.curl(*headers, "-T", str(self.source), self.presigned_url)
         self._upload_once(m or self.res.presigned, cmd, PRESIGNED_NAME)
 
     def raw_once(self, m: BigMeasurement | None = None) -> None:
         assert self.raw is not None
         m = m or self.res.raw
         self.clear()
-        cmd = [
-            "curl",
-            "-sS",
-            "--max-time",
-            str(self.args.upload_timeout),
-            "-o",
-            str(self.response),
-            "-w",
-            "%{http_code}",
-            "-T",
-            str(self.source),
-            f"http://{h.HOST}:{self.raw.port}/{self.raw_output.name}",
-        ]
+        cmd = self.curl(
+            "-T", str(self.source), f"http://{h.HOST}:{self.raw.port}/{self.raw_output.name}"
+        )
         with self.meter.run(self.raw.pid) as run:
             curl_json(cmd, self.args.upload_timeout)
         m.runs.append(run)
