@@ -46,6 +46,9 @@ from typing import IO, TYPE_CHECKING, Protocol, Self, TypeVar
 
 import psutil
 import pymysql
+from _cli import add_json_arg as add_json_arg
+from _cli import add_wait_idle_arg as add_wait_idle_arg
+from _cli import add_workdir_arg as add_workdir_arg
 from _measure import MIB as MIB
 from _measure import Block as Block
 from _measure import OtherLoad as OtherLoad

@@ -788,16 +788,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--profile-lists", type=int, default=3, help="LISTs profiled per layout")
     p.add_argument("--profile-rate", type=int, default=200, help="py-spy samples/s (default 200)")
-    p.add_argument(
-        "--workdir", default=None, help="parent of the temporary directory (default: system temp)"
-    )
-    p.add_argument(
-        "--wait-idle",
-        type=float,
-        default=60,
-        help="seconds to wait for other CPU load to stop before starting (default 60)",
-    )
-    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    h.add_workdir_arg(p)
+    h.add_wait_idle_arg(p)
+    h.add_json_arg(p, "also write the results as JSON here")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     args = p.parse_args(argv)
     layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]

@@ -333,11 +333,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=10,
         help="stages in the catalog for SHOW STAGES (default 10)",
     )
-    p.add_argument(
-        "--workdir",
-        default=None,
-        help="parent of the temporary directory (default: system temp)",
-    )
+    h.add_workdir_arg(p)
     p.add_argument("--skip-mariadb", action="store_true", help="do not run MariaDB")
     p.add_argument("--skip-stagedb", action="store_true", help="do not run stagedb")
     p.add_argument(
@@ -352,18 +348,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.25,
         help="SELECT 1 target as a fraction of MariaDB",
     )
-    p.add_argument(
-        "--wait-idle",
-        type=float,
-        default=60,
-        help="seconds to wait for other CPU load to stop before starting (default 60)",
-    )
-    p.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="also write the results as JSON to this file",
-    )
+    h.add_wait_idle_arg(p)
+    h.add_json_arg(p)
     p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     return p.parse_args(argv)
 

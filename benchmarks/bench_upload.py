@@ -1084,25 +1084,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile-rate", type=int, default=500, help="py-spy samples per second (default 500)"
     )
-    p.add_argument(
-        "--workdir",
-        default=None,
-        help="parent of the temporary directory (default: system temp); it must have "
-        "room for about 3 x --size-mib",
-    )
-    p.add_argument(
-        "--wait-idle",
-        type=float,
-        default=60,
-        help="seconds to wait for other CPU load to stop before starting (default 60)",
-    )
+    h.add_workdir_arg(p, "; it must have room for about 3 x --size-mib")
+    h.add_wait_idle_arg(p)
     p.add_argument(
         "--wait-idle-each",
         type=float,
         default=15,
         help="before each measurement, seconds to wait for other CPU load to stop (default 15)",
     )
-    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    h.add_json_arg(p, "also write the results as JSON here")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     p.add_argument("--raw-receiver-worker", metavar="DIR", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
