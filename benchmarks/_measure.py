@@ -224,6 +224,7 @@ class OtherLoad(Block):
         return self.other_seconds / self.wall if self.wall > 0 else 0.0
 
     def summary(self) -> str:
+        """One line on the outside load, with a warning when it may have skewed the figures."""
         note = (
             f"other processes used {self.other_seconds:.1f} CPU-s during the "
             f"{self.wall:.0f} s run ({self.cores:.2f} cores on average)"
