@@ -13,20 +13,23 @@ Helpers:
   process (``uv run`` puts a wrapper process in front of it).
 * :class:`MariaDBServer` -- initialise a throwaway MariaDB datadir, start
   ``mariadbd`` on a private port and shut it down again.
-* :class:`RssSampler` -- sample a process's RSS every few milliseconds in a
-  background thread, plus :func:`read_vmhwm` for the kernel's own high-water mark.
+* :class:`ManagedProcess` -- base of the server managers here and in :mod:`_s3`:
+  start in a session of its own, stop with SIGTERM then SIGKILL of the group.
 * :func:`connect` -- a pymysql connection with bounded timeouts.
-* :func:`machine_busy`, :func:`wait_until_idle`, :class:`OtherLoad` -- how busy
-  the machine is before a run (or between measurements), and how much CPU other
-  processes used during it (2 cores: it matters).
+* re-exported from :mod:`_measure`: :class:`Block`, :class:`RssSampler`,
+  :func:`read_vmhwm`, :func:`machine_busy`, :func:`wait_until_idle`,
+  :class:`OtherLoad`, :func:`log` and friends.
 * :func:`stop_process`, :func:`kill_group`, :func:`exit_cleanly_on_sigterm` --
   cleanup of the process groups a script started, also on SIGTERM.
-* :func:`fmt_seconds`, :func:`fmt_mib`, :func:`fmt_ratio`, :func:`verdict` --
-  output formatting.
+* :func:`run_in_workdir` -- the frame of every script's run: machine notes, a
+  fresh work directory, outside load.
+* re-exported from :mod:`_measure` too: :func:`fmt_seconds`, :func:`fmt_mib`,
+  :func:`fmt_ratio`, :func:`verdict` -- output formatting.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -35,16 +38,32 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import IO, TYPE_CHECKING, Self
+from typing import IO, TYPE_CHECKING, Protocol, Self, TypeVar
 
 import psutil
 import pymysql
+from _cli import add_json_arg as add_json_arg
+from _cli import add_wait_idle_arg as add_wait_idle_arg
+from _cli import add_workdir_arg as add_workdir_arg
+from _measure import MIB as MIB
+from _measure import Block as Block
+from _measure import OtherLoad as OtherLoad
+from _measure import PollingSampler as PollingSampler
+from _measure import RssSampler as RssSampler
+from _measure import current_rss as current_rss
+from _measure import fmt_mib as fmt_mib
+from _measure import fmt_ratio as fmt_ratio
+from _measure import fmt_seconds as fmt_seconds
+from _measure import log as log
+from _measure import machine_busy as machine_busy
+from _measure import other_processes_cpu as other_processes_cpu
+from _measure import read_vmhwm as read_vmhwm
+from _measure import verdict as verdict
+from _measure import wait_until_idle as wait_until_idle
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection as _Connection
@@ -54,7 +73,6 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MIB = 1024 * 1024
 
 #: Failures a benchmark step reports and survives (so the other figures still print).
 STEP_ERRORS: tuple[type[BaseException], ...] = (
@@ -163,6 +181,69 @@ def listening_process(root_pid: int, port: int) -> psutil.Process:
     return tree[-1]
 
 
+class ManagedProcess(Block):
+    """A server process in a session of its own, stopped with SIGTERM, then SIGKILL of its group.
+
+    Subclasses implement :meth:`start` with :meth:`spawn`.  Use as a context
+    manager: a failed start stops whatever was started.
+    """
+
+    stop_timeout = 15.0
+    """Seconds allowed for a clean exit after SIGTERM."""
+
+    def __init__(self, log_path: Path, startup_timeout: float) -> None:
+        self.log_path = log_path
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """PID of the process started."""
+        assert self.proc is not None, "server not started"
+        return self.proc.pid
+
+    def start(self) -> Self:
+        """Start the process and wait until it serves."""
+        raise NotImplementedError
+
+    def spawn(
+        self, cmd: list[str], cwd: Path | None = None, *, to_log: bool = True
+    ) -> subprocess.Popen[bytes]:
+        """Run ``cmd`` in a new session, its output to ``log_path`` (or nowhere)."""
+        out: IO[bytes] | int = subprocess.DEVNULL
+        if to_log:
+            self._log = out = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self.proc
+
+    def stop(self) -> None:
+        """Stop the process (and its group) and close its log."""
+        if self.proc is not None:
+            stop_process(self.proc, timeout=self.stop_timeout)
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def begin(self) -> None:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def end(self) -> None:
+        self.stop()
+
+
 # --------------------------------------------------------------------------- #
 # stagedb
 # --------------------------------------------------------------------------- #
@@ -231,7 +312,7 @@ def banner_port(address: str) -> int:
     return int(address.split(" ", 1)[0].rpartition(":")[2])
 
 
-class StagedbServer:
+class StagedbServer(ManagedProcess):
     """``stagedb serve`` on private ports with a private data directory.
 
     Ports: ``None`` (the default) picks a free port here and passes it on; ``0``
@@ -252,18 +333,15 @@ class StagedbServer:
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir.resolve()  # the server's cwd: relative paths would move
+        super().__init__(self.workdir / "stagedb.log", startup_timeout)
         self.data_dir = self.workdir / "stagedb-data"
-        self.log_path = self.workdir / "stagedb.log"
-        self.startup_timeout = startup_timeout
         self.requested_mysql_port = mysql_port
         self.requested_http_port = http_port
         self.extra_args = extra_args
         self.mysql_port = 0
         self.http_port = 0
         self.banner: dict[str, str] = {}
-        self.proc: subprocess.Popen[bytes] | None = None
         self.server: psutil.Process | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def pid(self) -> int:
@@ -297,17 +375,9 @@ class StagedbServer:
             str(self.data_dir),
             *self.extra_args,
         ]
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = self.spawn(cmd, self.workdir)
         self._wait_until_ready(mysql_port, http_port)
-        self.server = listening_process(self.proc.pid, self.mysql_port)
+        self.server = listening_process(proc.pid, self.mysql_port)
         return self
 
     def _wait_until_ready(self, mysql_port: int, http_port: int) -> None:
@@ -342,36 +412,14 @@ class StagedbServer:
         wait_for_port(self.mysql_port, self.startup_timeout, self.proc, self.log_path)
         wait_for_port(self.http_port, self.startup_timeout, self.proc, self.log_path)
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
     def connect(self, timeout: float = 300.0) -> Connection:
+        """A pymysql connection to the server's MySQL port."""
         return connect(self.mysql_port, timeout)
 
     def internal_stage_dir(self, stage: str) -> Path:
         """Where internal stage ``stage`` keeps its files (its directory is in its record)."""
         record = json.loads((self.data_dir / "catalog" / "stages" / f"{stage}.json").read_text())
         return self.data_dir / "stage" / "internal" / (record.get("files_dir") or stage)
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- #
@@ -395,7 +443,7 @@ def find_install_db() -> str | None:
     return None
 
 
-class MariaDBServer:
+class MariaDBServer(ManagedProcess):
     """A throwaway MariaDB server on a private port, socket and datadir.
 
     The datadir is initialised with ``mariadb-install-db --no-defaults`` (root
@@ -403,19 +451,14 @@ class MariaDBServer:
     It listens on 127.0.0.1 only.
     """
 
+    stop_timeout = 30.0  # mariadbd performs a clean shutdown on SIGTERM
+
     def __init__(self, workdir: Path, startup_timeout: float = 60.0) -> None:
         self.workdir = workdir / "mariadb"
+        super().__init__(self.workdir / "mariadbd.err", startup_timeout)
         self.data_dir = self.workdir / "data"
-        self.log_path = self.workdir / "mariadbd.err"
-        self.startup_timeout = startup_timeout
         self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
         self.version = ""
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "server not started"
-        return self.proc.pid
 
     def start(self) -> Self:
         mariadbd = find_mariadbd()
@@ -458,44 +501,17 @@ class MariaDBServer:
             "--innodb-buffer-pool-size=128M",
             "--max-connections=64",
         ]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_for_port(self.port, self.startup_timeout, self.proc, self.log_path)
+        proc = self.spawn(cmd, self.workdir, to_log=False)  # it writes --log-error itself
+        wait_for_port(self.port, self.startup_timeout, proc, self.log_path)
         with self.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
             row = cur.fetchone()
             self.version = str(row[0]) if row else "?"
         return self
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            # mariadbd performs a clean shutdown on SIGTERM.
-            stop_process(self.proc, timeout=30.0)
-            self.proc = None
-
     def connect(self, timeout: float = 300.0) -> Connection:
+        """A pymysql connection to the server as root."""
         return connect(self.port, timeout)
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- #
@@ -519,71 +535,6 @@ def connect(port: int, timeout: float = 300.0) -> Connection:
 
 
 # --------------------------------------------------------------------------- #
-# Memory
-# --------------------------------------------------------------------------- #
-class RssSampler:
-    """Poll a process's RSS in a background thread and keep the peak.
-
-    Use as a context manager around the work to observe.
-    """
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        self.process = psutil.Process(pid)
-        self.interval = interval
-        self.peak = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def _sample(self) -> None:
-        with contextlib.suppress(psutil.Error):
-            rss = int(self.process.memory_info().rss)
-            self.samples += 1
-            self.peak = max(self.peak, rss)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> Self:
-        self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sample()
-
-
-def current_rss(pid: int) -> int:
-    """Current RSS of ``pid`` in bytes (0 if it is gone)."""
-    try:
-        return int(psutil.Process(pid).memory_info().rss)
-    except psutil.Error:
-        return 0
-
-
-def read_vmhwm(pid: int) -> int | None:
-    """The kernel's peak-RSS high-water mark (VmHWM) for ``pid`` in bytes, if readable."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            parts = line.split()
-            return int(parts[1]) * 1024  # reported in kB
-    return None
-
-
-# --------------------------------------------------------------------------- #
 # Work directory and formatting
 # --------------------------------------------------------------------------- #
 def make_workdir(prefix: str, parent: str | None) -> Path:
@@ -597,135 +548,44 @@ def make_workdir(prefix: str, parent: str | None) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent)).resolve()
 
 
-def machine_busy(wait_idle: float = 0.0, idle_percent: float = 20.0) -> str:
-    """One line on how busy the machine is (other load skews the figures).
-
-    Waits up to ``wait_idle`` seconds for CPU use to fall below ``idle_percent``.
-    """
-    deadline = time.monotonic() + wait_idle
-    waited = 0
-    busy = psutil.cpu_percent(interval=1.0)
-    while busy > idle_percent and time.monotonic() < deadline:
-        if waited == 0:
-            log(f"machine is {busy:.0f}% busy; waiting up to {wait_idle:g} s for it to calm down")
-        waited += 1
-        busy = psutil.cpu_percent(interval=1.0)
-    load1, _, _ = os.getloadavg()
-    note = f"machine before start: {busy:.0f}% CPU busy over 1 s, load average {load1:.2f}"
-    if busy > idle_percent:
-        note += "  (WARNING: other processes are using the CPU; figures may be low)"
-    return note
-
-
-def wait_until_idle(timeout: float, idle_percent: float = 20.0, interval: float = 0.5) -> float:
-    """Wait up to ``timeout`` seconds for machine-wide CPU use to fall below ``idle_percent``.
-
-    For use between measurements (our own servers idle).  Returns the last
-    reading (percent of all CPUs busy over ``interval`` seconds).
-    """
-    deadline = time.monotonic() + timeout
-    busy = psutil.cpu_percent(interval=interval)
-    while busy > idle_percent and time.monotonic() < deadline:
-        busy = psutil.cpu_percent(interval=interval)
-    return busy
-
-
-def other_processes_cpu() -> dict[int, float]:
-    """CPU-seconds so far of every process that is not ours, by pid.
-
-    Ours = this process and its descendants; kernel threads are left out too.
-    Each figure includes the process's waited-for children, so short-lived
-    processes (e.g. servers a test suite starts and stops) are counted when
-    their parent reaps them.  Per-task accounting, unlike /proc/stat's tick
-    sampling, stays accurate under heavy context switching.
-    """
-    me = psutil.Process()
-    ours = {me.pid}
-    with contextlib.suppress(psutil.Error):
-        ours.update(child.pid for child in me.children(recursive=True))
-    out: dict[int, float] = {}
-    for proc in psutil.process_iter(["ppid", "cpu_times"]):
-        if proc.pid in ours or proc.pid == 2 or proc.info["ppid"] == 2:
-            continue
-        t = proc.info["cpu_times"]
-        if t is not None:
-            out[proc.pid] = t.user + t.system + t.children_user + t.children_system
-    return out
-
-
-class OtherLoad:
-    """Measure CPU used by *other* processes on the machine while the block runs.
-
-    Sums per-process CPU deltas of every process outside this script's process
-    tree (see :func:`other_processes_cpu`).  Use as a context manager.
-    """
-
-    def __init__(self) -> None:
-        self.other_seconds = 0.0
-        self.wall = 0.0
-        self._t0 = 0.0
-        self._cpu0: dict[int, float] = {}
-
-    def __enter__(self) -> Self:
-        self._cpu0 = other_processes_cpu()
-        self._t0 = time.monotonic()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.wall = time.monotonic() - self._t0
-        now = other_processes_cpu()
-        grown = sum(t - self._cpu0.get(pid, 0.0) for pid, t in now.items())
-        # A process that ended during the block shows up again in its parent's
-        # children times with its whole life: take off what it had used before.
-        ended_before = sum(t for pid, t in self._cpu0.items() if pid not in now)
-        limit = (os.cpu_count() or 1) * self.wall
-        self.other_seconds = min(limit, max(0.0, grown - ended_before))
-
-    @property
-    def cores(self) -> float:
-        """Average number of cores other processes kept busy."""
-        return self.other_seconds / self.wall if self.wall > 0 else 0.0
-
-    def summary(self) -> str:
-        note = (
-            f"other processes used {self.other_seconds:.1f} CPU-s during the "
-            f"{self.wall:.0f} s run ({self.cores:.2f} cores on average)"
-        )
-        if self.cores > 0.1:
-            note += "  (WARNING: outside load; figures may be skewed)"
-        return note
-
-
 def remove_tree(path: Path) -> None:
     """Remove ``path`` recursively, ignoring errors."""
     shutil.rmtree(path, ignore_errors=True)
 
 
-def fmt_seconds(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value < 0.01:
-        return f"{value * 1000:.2f} ms"
-    return f"{value:.3f} s"
+class RunNotes(Protocol):
+    """The notes on the machine every script's results carry."""
+
+    machine: str
+    stagedb_revision: str
+    other_load: str
 
 
-def fmt_mib(value: int | None) -> str:
-    return "n/a" if value is None else f"{value / MIB:.1f} MiB"
+R = TypeVar("R", bound=RunNotes)
 
 
-def fmt_ratio(numerator: float | None, denominator: float | None) -> str:
-    if numerator is None or denominator is None or denominator == 0:
-        return "n/a"
-    return f"{numerator / denominator:.2f}x"
+def run_in_workdir(
+    res: R,
+    args: argparse.Namespace,
+    prefix: str,
+    run: Callable[[R, argparse.Namespace, Path], None],
+) -> None:
+    """Note how busy the machine is, then ``run(res, args, workdir)`` in a fresh work directory.
 
-
-def verdict(ok: bool | None) -> str:
-    return "n/a " if ok is None else ("PASS" if ok else "FAIL")
+    Waits up to ``args.wait_idle`` seconds for the machine to calm down, makes
+    the directory under ``args.workdir`` and removes it afterwards; fills in
+    ``res.machine``, ``res.stagedb_revision`` and ``res.other_load``.
+    """
+    res.machine = machine_busy(args.wait_idle)
+    res.stagedb_revision = stagedb_revision()
+    log(res.machine)
+    workdir = make_workdir(prefix, args.workdir)
+    try:
+        with OtherLoad() as load:
+            run(res, args, workdir)
+        res.other_load = load.summary()
+    finally:
+        remove_tree(workdir)
 
 
 def exit_cleanly_on_sigterm() -> None:
@@ -735,8 +595,3 @@ def exit_cleanly_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
-
-
-def log(message: str) -> None:
-    """Progress output on stderr (results go to stdout)."""
-    print(message, file=sys.stderr, flush=True)

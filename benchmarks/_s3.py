@@ -29,13 +29,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
 
 import _harness as h
@@ -71,7 +69,7 @@ finally:
 # --------------------------------------------------------------------------- #
 # moto
 # --------------------------------------------------------------------------- #
-class MotoServer:
+class MotoServer(h.ManagedProcess):
     """moto's S3 on a private port of 127.0.0.1, in a child process of its own.
 
     ``mode`` is ``threaded`` (``ThreadedMotoServer`` in a child interpreter,
@@ -82,21 +80,14 @@ class MotoServer:
     def __init__(self, workdir: Path, mode: str = "threaded", startup_timeout: float = 60.0):
         if mode not in MOTO_MODES:
             raise ValueError(f"unknown moto mode {mode!r}; one of {MOTO_MODES}")
+        super().__init__(workdir / f"moto-{mode}.log", startup_timeout)
         self.mode = mode
-        self.log_path = workdir / f"moto-{mode}.log"
-        self.startup_timeout = startup_timeout
         self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
+        """moto's base URL, e.g. ``http://127.0.0.1:5000``."""
         return f"http://{h.HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "moto not started"
-        return self.proc.pid
 
     def command(self) -> list[str]:
         """The child's command line (this interpreter: it has moto)."""
@@ -106,15 +97,8 @@ class MotoServer:
 
     def start(self) -> Self:
         self.port = h.free_port()
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        h.wait_for_port(self.port, self.startup_timeout, self.proc, self.log_path)
+        proc = self.spawn(self.command())
+        h.wait_for_port(self.port, self.startup_timeout, proc, self.log_path)
         return self
 
     def reset(self) -> None:
@@ -124,30 +108,8 @@ class MotoServer:
             answer.read()
 
     def rss(self) -> int:
+        """moto's current RSS in bytes."""
         return h.current_rss(self.pid)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            h.stop_process(self.proc)
-            self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- #
@@ -214,7 +176,7 @@ def cpu_seconds(pid: int) -> float:
     return float(t.user + t.system)
 
 
-class CpuMeter:
+class CpuMeter(h.Block):
     """CPU-seconds each named process used while the block ran.
 
     ``CpuMeter({"moto": pid1, "client": os.getpid()})``; after the block,
@@ -228,22 +190,16 @@ class CpuMeter:
         self._start: dict[str, float] = {}
         self._t0 = 0.0
 
-    def __enter__(self) -> Self:
+    def begin(self) -> None:
         self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         self._t0 = time.perf_counter()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def end(self) -> None:
         self.wall = time.perf_counter() - self._t0
         self.used = {name: cpu_seconds(pid) - self._start[name] for name, pid in self.pids.items()}
 
 
-class RssTimeline:
+class RssTimeline(h.PollingSampler):
     """Sample a process's RSS every ``interval`` seconds in a thread, keeping every sample.
 
     Like ``_harness.RssSampler`` (peak, samples) plus ``points``: (seconds since
@@ -251,30 +207,22 @@ class RssTimeline:
     """
 
     def __init__(self, pid: int, interval: float = 0.02) -> None:
-        self.process = psutil.Process(pid)
-        self.interval = interval
+        super().__init__(pid, interval, name="rss-timeline")
         self.points: list[tuple[float, int]] = []
         self._t0 = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-timeline", daemon=True)
 
     @property
     def peak(self) -> int:
+        """The highest RSS sampled (bytes)."""
         return max((rss for _, rss in self.points), default=0)
 
     @property
     def samples(self) -> int:
+        """How many samples were taken."""
         return len(self.points)
 
-    def _sample(self) -> None:
-        with contextlib.suppress(psutil.Error):
-            rss = int(self.process.memory_info().rss)
-            self.points.append((time.perf_counter() - self._t0, rss))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval)
+    def record(self, rss: int) -> None:
+        self.points.append((time.perf_counter() - self._t0, rss))
 
     def at_fractions(self, fractions: Sequence[float]) -> list[tuple[float, int]]:
         """The samples nearest to these fractions of the sampled span."""
@@ -292,27 +240,15 @@ class RssTimeline:
         peak = self.peak
         return next((t for t, rss in self.points if rss == peak), None)
 
-    def __enter__(self) -> Self:
+    def begin(self) -> None:
         self._t0 = time.perf_counter()
-        self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sample()
+        super().begin()
 
 
 # --------------------------------------------------------------------------- #
 # py-spy
 # --------------------------------------------------------------------------- #
-class PySpy:
+class PySpy(h.Block):
     """``py-spy record -f raw`` attached to ``pid`` while the block runs.
 
     ``gil=True`` keeps only samples of the thread holding the GIL (where the
@@ -337,7 +273,7 @@ class PySpy:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
-    def __enter__(self) -> Self:
+    def begin(self) -> None:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             self.cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
@@ -345,14 +281,8 @@ class PySpy:
         time.sleep(1.0)  # let py-spy attach before the work starts
         if self.proc.poll() is not None:
             raise RuntimeError(f"py-spy exited {self.proc.returncode}; see {self.log_path}")
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def end(self) -> None:
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGINT)

@@ -426,11 +426,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=3,
         help="runs per measurement; best is reported (default 3)",
     )
-    p.add_argument(
-        "--workdir",
-        default=None,
-        help="parent of the temporary directory (default: system temp)",
-    )
+    h.add_workdir_arg(p)
     p.add_argument("--skip-databend", action="store_true", help="do not run embedded Databend")
     p.add_argument("--skip-stagedb", action="store_true", help="do not run stagedb")
     p.add_argument("--skip-mariadb", action="store_true", help="do not run the MariaDB reference")
@@ -453,18 +449,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=150,
         help="stagedb peak RSS target (default 150)",
     )
-    p.add_argument(
-        "--wait-idle",
-        type=float,
-        default=60,
-        help="seconds to wait for other CPU load to stop before starting (default 60)",
-    )
-    p.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="also write the results as JSON to this file",
-    )
+    h.add_wait_idle_arg(p)
+    h.add_json_arg(p)
     p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     p.add_argument("--databend-worker", metavar="TREE", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -525,16 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         file_size=args.file_size,
         expected_rows=args.dirs * args.files_per_dir,
     )
-    res.machine = h.machine_busy(args.wait_idle)
-    res.stagedb_revision = h.stagedb_revision()
-    h.log(res.machine)
-    workdir = h.make_workdir("stagedb-bench-list-", args.workdir)
-    try:
-        with h.OtherLoad() as load:
-            run_all(res, args, workdir)
-        res.other_load = load.summary()
-    finally:
-        h.remove_tree(workdir)
+    h.run_in_workdir(res, args, "stagedb-bench-list-", run_all)
 
     ok = report(res, args.rss_limit_mib)
     if args.json is not None:

@@ -788,16 +788,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--profile-lists", type=int, default=3, help="LISTs profiled per layout")
     p.add_argument("--profile-rate", type=int, default=200, help="py-spy samples/s (default 200)")
-    p.add_argument(
-        "--workdir", default=None, help="parent of the temporary directory (default: system temp)"
-    )
-    p.add_argument(
-        "--wait-idle",
-        type=float,
-        default=60,
-        help="seconds to wait for other CPU load to stop before starting (default 60)",
-    )
-    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    h.add_workdir_arg(p)
+    h.add_wait_idle_arg(p)
+    h.add_json_arg(p, "also write the results as JSON here")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     args = p.parse_args(argv)
     layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
@@ -880,17 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         server_env=args.server_env_map,
         started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
-    res.machine = h.machine_busy(args.wait_idle)
-    res.stagedb_revision = h.stagedb_revision()
     res.versions = package_versions()
-    h.log(res.machine)
-    workdir = h.make_workdir("stagedb-bench-s3-", args.workdir)
-    try:
-        with h.OtherLoad() as load:
-            run_all(res, args, workdir)
-        res.other_load = load.summary()
-    finally:
-        h.remove_tree(workdir)
+    h.run_in_workdir(res, args, "stagedb-bench-s3-", run_all)
 
     ok = report(res, args)
     if args.json is not None:

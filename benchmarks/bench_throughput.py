@@ -333,11 +333,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=10,
         help="stages in the catalog for SHOW STAGES (default 10)",
     )
-    p.add_argument(
-        "--workdir",
-        default=None,
-        help="parent of the temporary directory (default: system temp)",
-    )
+    h.add_workdir_arg(p)
     p.add_argument("--skip-mariadb", action="store_true", help="do not run MariaDB")
     p.add_argument("--skip-stagedb", action="store_true", help="do not run stagedb")
     p.add_argument(
@@ -352,45 +348,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.25,
         help="SELECT 1 target as a fraction of MariaDB",
     )
-    p.add_argument(
-        "--wait-idle",
-        type=float,
-        default=60,
-        help="seconds to wait for other CPU load to stop before starting (default 60)",
-    )
-    p.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="also write the results as JSON to this file",
-    )
+    h.add_wait_idle_arg(p)
+    h.add_json_arg(p)
     p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     return p.parse_args(argv)
+
+
+def run_all(res: Results, args: argparse.Namespace, workdir: Path) -> None:
+    """Run MariaDB's and stagedb's measurements (unless skipped), filling in ``res``."""
+    if not args.skip_mariadb:
+        try:
+            run_mariadb(res, workdir, args)
+        except h.STEP_ERRORS as exc:
+            res.errors.append(f"MariaDB: {type(exc).__name__}: {exc}")
+    if not args.skip_stagedb:
+        try:
+            run_stagedb(res, workdir, args)
+        except h.STEP_ERRORS as exc:
+            res.errors.append(f"stagedb: {type(exc).__name__}: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     h.exit_cleanly_on_sigterm()
     res = Results(threads=args.threads, warmup=args.warmup, duration=args.duration)
-    res.machine = h.machine_busy(args.wait_idle)
-    res.stagedb_revision = h.stagedb_revision()
-    h.log(res.machine)
-    workdir = h.make_workdir("stagedb-bench-tput-", args.workdir)
-    try:
-        with h.OtherLoad() as load:
-            if not args.skip_mariadb:
-                try:
-                    run_mariadb(res, workdir, args)
-                except h.STEP_ERRORS as exc:
-                    res.errors.append(f"MariaDB: {type(exc).__name__}: {exc}")
-            if not args.skip_stagedb:
-                try:
-                    run_stagedb(res, workdir, args)
-                except h.STEP_ERRORS as exc:
-                    res.errors.append(f"stagedb: {type(exc).__name__}: {exc}")
-        res.other_load = load.summary()
-    finally:
-        h.remove_tree(workdir)
+    h.run_in_workdir(res, args, "stagedb-bench-tput-", run_all)
     ok = report(res, args.show_target, args.ratio_target)
     if args.json is not None:
         args.json.write_text(json.dumps(asdict(res), indent=2) + "\n")

@@ -373,6 +373,11 @@ class BigUploads:
             self.sql(f"REMOVE @{BIG_STAGE}")
         time.sleep(self.args.settle)
 
+    def curl(self, *request: str) -> list[str]:
+        """curl sending ``request`` (options and URL): body to the response file, status printed."""
+        timeout, out = str(self.args.upload_timeout), str(self.response)
+        return ["curl", "-sS", "--max-time", timeout, "-o", out, "-w", "%{http_code}", *request]
+
     # -- the three ways ---------------------------------------------------------
 
     def cp_once(self, m: BigMeasurement | None = None) -> None:
@@ -388,60 +393,29 @@ class BigUploads:
 
     def form_once(self, m: BigMeasurement | None = None) -> None:
         assert self.server is not None
-        cmd = [
-            "curl",
-            "-sS",
-            "--max-time",
-            str(self.args.upload_timeout),
-            "-o",
-            str(self.response),
-            "-w",
-            "%{http_code}",
+        cmd = self.curl(
             "-H",
             f"stage_name: {BIG_STAGE}",
             "-F",
             f"upload=@{self.source};filename={FORM_NAME}",
             "-XPUT",
             f"{self.server.http_url}/v1/upload_to_stage",
-        ]
+        )
         self._upload_once(m or self.res.form, cmd, FORM_NAME)
 
     def presigned_once(self, m: BigMeasurement | None = None) -> None:
         assert self.server is not None
         headers = [a for k, v in self.presigned_headers.items() for a in ("-H", f"{k}: {v}")]
-        cmd = [
-            "curl",
-            "-sS",
-            "--max-time",
-            str(self.args.upload_timeout),
-            "-o",
-            str(self.response),
-            "-w",
-            "%{http_code}",
-            *headers,
-            "-T",
-            str(self.source),
-            self.presigned_url,
-        ]
+        cmd = self.curl(*headers, "-T", str(self.source), self.presigned_url)
         self._upload_once(m or self.res.presigned, cmd, PRESIGNED_NAME)
 
     def raw_once(self, m: BigMeasurement | None = None) -> None:
         assert self.raw is not None
         m = m or self.res.raw
         self.clear()
-        cmd = [
-            "curl",
-            "-sS",
-            "--max-time",
-            str(self.args.upload_timeout),
-            "-o",
-            str(self.response),
-            "-w",
-            "%{http_code}",
-            "-T",
-            str(self.source),
-            f"http://{h.HOST}:{self.raw.port}/{self.raw_output.name}",
-        ]
+        cmd = self.curl(
+            "-T", str(self.source), f"http://{h.HOST}:{self.raw.port}/{self.raw_output.name}"
+        )
         with self.meter.run(self.raw.pid) as run:
             curl_json(cmd, self.args.upload_timeout)
         m.runs.append(run)
@@ -1110,25 +1084,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile-rate", type=int, default=500, help="py-spy samples per second (default 500)"
     )
-    p.add_argument(
-        "--workdir",
-        default=None,
-        help="parent of the temporary directory (default: system temp); it must have "
-        "room for about 3 x --size-mib",
-    )
-    p.add_argument(
-        "--wait-idle",
-        type=float,
-        default=60,
-        help="seconds to wait for other CPU load to stop before starting (default 60)",
-    )
+    h.add_workdir_arg(p, "; it must have room for about 3 x --size-mib")
+    h.add_wait_idle_arg(p)
     p.add_argument(
         "--wait-idle-each",
         type=float,
         default=15,
         help="before each measurement, seconds to wait for other CPU load to stop (default 15)",
     )
-    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    h.add_json_arg(p, "also write the results as JSON here")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     p.add_argument("--raw-receiver-worker", metavar="DIR", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1223,18 +1187,9 @@ def main(argv: list[str] | None = None) -> int:
         settle=args.settle,
         warmup=args.warmup,
     )
-    res.machine = h.machine_busy(args.wait_idle)
-    res.stagedb_revision = h.stagedb_revision()
     res.server_command = " ".join(h.stagedb_command())
     res.versions = versions()
-    h.log(res.machine)
-    workdir = h.make_workdir("stagedb-bench-upload-", args.workdir)
-    try:
-        with h.OtherLoad() as load:
-            run_all(res, args, workdir)
-        res.other_load = load.summary()
-    finally:
-        h.remove_tree(workdir)
+    h.run_in_workdir(res, args, "stagedb-bench-upload-", run_all)
 
     ok = report(res, args.rss_limit_mib, args.min_ratio)
     if args.json is not None:
