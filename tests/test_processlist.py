@@ -185,7 +185,7 @@ def test_kill_errors_and_killing_oneself(server: ServerProcess) -> None:
     with connect(server, "bob") as bob, bob.cursor() as cur:
         with pytest.raises(pymysql.err.MySQLError) as caught:
             cur.execute(f"KILL QUERY {bob.thread_id()}")
-        assert caught.value.args[0] == 1317
+        assert caught.value.args[0] == 1317, caught.value.args
         cur.execute("SELECT 1")  # still connected
         assert cur.fetchall() == ((1,),)
         with pytest.raises(pymysql.err.MySQLError) as caught:
@@ -225,7 +225,7 @@ def test_the_mysql_cli_shows_and_kills(server: ServerProcess, tmp_path: Path) ->
         assert done.returncode == 0, done.stderr
         with pytest.raises(pymysql.err.MySQLError) as caught:
             busy.fetchall()
-        assert caught.value.args[0] == 1317
+        assert caught.value.args[0] == 1317, caught.value.args
         done = cli_run("bob", "KILL 4242")
         assert done.returncode == 1 and "ERROR 1094 (HY000)" in done.stderr
 

@@ -173,27 +173,47 @@ class ReplyingConnection(Connection):
                     )
                 await handler(data[1:])
             except MysqlError as error:
-                logger.error(error)
-                await self.stream.write(self.error(msg=error.msg, code=error.code))
+                if self._killed_query():  # the statement's clean-up raised on its way out
+                    await self._answer_killed_query(error)
+                else:
+                    logger.error(error)
+                    await self.stream.write(self.error(msg=error.msg, code=error.code))
             except asyncio.CancelledError:
-                if self._kill != KillKind.QUERY:  # type: ignore[has-type]
+                if self._kill != KillKind.QUERY:
                     raise
-                logger.info("Query killed on connection %s", self.connection_id)
-                if self._task is not None:
-                    self._task.uncancel()
-                self._kill = None
-                killed = QueryInterrupted()
-                await self.stream.write(self.error(msg=str(killed), code=killed.errno))
+                await self._answer_killed_query(None)
             except (WriteTimeout, ConnectionError):
                 raise
             except Exception as error:
-                logger.exception(error)
-                await self.stream.write(self.error(msg=error))
+                if self._killed_query():  # the statement's clean-up raised on its way out
+                    await self._answer_killed_query(error)
+                else:
+                    logger.exception(error)
+                    await self.stream.write(self.error(msg=error))
             finally:
                 self.stream.reset_seq()
                 self.activity.sleep()
             if self.ending:
                 return
+
+    def _killed_query(self) -> bool:
+        """Whether KILL QUERY cancelled the running statement (and nothing answered it yet)."""
+        task = self._task
+        return self._kill == KillKind.QUERY and task is not None and task.cancelling() > 0
+
+    async def _answer_killed_query(self, raised: Exception | None) -> None:
+        """End a statement stopped by KILL QUERY with MySQL's 1317; the connection goes on."""
+        if raised is None:
+            logger.info("Query killed on connection %s", self.connection_id)
+        else:
+            logger.info(
+                "Query killed on connection %s (it ended with %r)", self.connection_id, raised
+            )
+        if self._task is not None:
+            self._task.uncancel()
+        self._kill = None
+        killed = QueryInterrupted()
+        await self.stream.write(self.error(msg=str(killed), code=killed.errno))
 
     async def query(self, sql: str, query_attrs: dict[str, str]) -> ResultSet:
         """Run a statement, shown in SHOW PROCESSLIST while it runs."""
