@@ -146,14 +146,20 @@ def external_dir(tmp_path: Path) -> Path:
     return path
 
 
-def mysql_cli() -> str | None:
-    """Path of the ``mysql`` command-line client; skip (or fail under CI) without it."""
-    found = shutil.which("mysql") or shutil.which("mariadb")
+def required_tool(what: str, *names: str) -> str:
+    """Path of the first of ``names`` on PATH; skip without it (fail under CI, which installs it
+    with mariadb-client)."""
+    found = next((path for name in names if (path := shutil.which(name))), None)
     if found is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("the mysql CLI is required under CI (apt-get install mariadb-client)")
-        pytest.skip("the mysql CLI is not installed")
+            pytest.fail(f"{what} is required under CI (apt-get install mariadb-client)")
+        pytest.skip(f"{what} is not installed")
     return found
+
+
+def mysql_cli() -> str | None:
+    """Path of the ``mysql`` command-line client; skip (or fail under CI) without it."""
+    return required_tool("the mysql CLI", "mysql", "mariadb")
 
 
 # -- a moto S3 server for a module's tests (users, privileges, secrets) ---------------------

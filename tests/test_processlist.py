@@ -3,9 +3,7 @@ the server's live MySQL connections, seen and stopped by root (all) or their own
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ import pymysql.cursors
 import pytest
 from accesstools import run, sql_error
 from clienttools import RawClient, parse_err
-from conftest import ServerProcess, mysql_cli
+from conftest import ServerProcess, mysql_cli, required_tool
 from testtools import wait_until
 
 ROOT = ("root", "")
@@ -232,12 +230,7 @@ def test_the_mysql_cli_shows_and_kills(server: ServerProcess, tmp_path: Path) ->
 
 def mysqladmin() -> str:
     """Path of ``mysqladmin`` (MariaDB's client package has it beside ``mysql``)."""
-    found = shutil.which("mysqladmin") or shutil.which("mariadb-admin")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("mysqladmin is required under CI (apt-get install mariadb-client)")
-        pytest.skip("mysqladmin is not installed")
-    return found
+    return required_tool("mysqladmin", "mysqladmin", "mariadb-admin")
 
 
 def test_mysqladmin_lists_and_kills(server: ServerProcess, tmp_path: Path) -> None:

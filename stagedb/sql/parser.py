@@ -307,26 +307,29 @@ class StageDBParser(MySQLParser):
 
     def _parse_stage_location(self) -> StageLocation:
         verb = self._prev
+        return self._parse_location(
+            (TokenType.SEMICOLON,),
+            f"Expected a stage location after {verb.text.upper()}, such as @my_stage/path or @~",
+        )
+
+    def _parse_location(self, stops: tuple[TokenType, ...], expected: str) -> StageLocation:
+        """A stage location: one ``'@...'`` string, or ``@`` and the tokens glued to it
+        (the tokenizer splits ``@s/p~`` into pieces) up to a space or a ``stops`` token."""
+        start = self._prev
         token = self._curr
         if token and token.token_type == TokenType.STRING and token.text.startswith("@"):
             self._advance()
             text = token.text
         elif token and token.text == "@":
             self._advance()
-            while (
-                self._curr and self._is_connected() and self._curr.token_type != TokenType.SEMICOLON
-            ):
+            while self._curr and self._is_connected() and self._curr.token_type not in stops:
                 self._advance()
             text = self._find_sql(token, self._prev)
         else:
-            self.raise_error(
-                f"Expected a stage location after {verb.text.upper()}, "
-                "such as @my_stage/path or @~",
-                token or verb,
-            )
+            self.raise_error(expected, token or start)
             text = "@"
         if text == "@" or text.startswith("@/"):
-            self.raise_error("Expected a stage name after @", token or verb)
+            self.raise_error("Expected a stage name after @", token or start)
         return location_from_text(text)
 
     # -- programmatic access tokens (issue 5): CREATE TOKEN, DROP TOKEN, SHOW TOKENS ----------
@@ -399,22 +402,7 @@ class StageDBParser(MySQLParser):
         return super()._parse_table(*args, **kwargs)
 
     def _parse_directory_location(self) -> StageLocation:
-        token = self._curr
-        if token and token.token_type == TokenType.STRING and token.text.startswith("@"):
-            self._advance()
-            text = token.text
-        elif token and token.text == "@":
-            self._advance()
-            while (
-                self._curr
-                and self._is_connected()
-                and self._curr.token_type not in (TokenType.R_PAREN, TokenType.SEMICOLON)
-            ):
-                self._advance()
-            text = self._find_sql(token, self._prev)
-        else:
-            self.raise_error("Expected a stage after DIRECTORY(, such as DIRECTORY(@my_stage)")
-            text = "@"
-        if text == "@" or text.startswith("@/"):
-            self.raise_error("Expected a stage name after @", token)
-        return location_from_text(text)
+        return self._parse_location(
+            (TokenType.R_PAREN, TokenType.SEMICOLON),
+            "Expected a stage after DIRECTORY(, such as DIRECTORY(@my_stage)",
+        )
